@@ -1,0 +1,64 @@
+//! `salesflow`: the command users run. Glue only: argument parsing here, the work in `salesflow-core` and the
+//! function crates.
+
+mod generate;
+mod input;
+mod jsonpath;
+mod pipeline;
+mod transform;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "salesflow", version, about = "Real-time sales analytics: receipts in, QuickSight-ready datasets out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Stream NDJSON receipts (files, .gz too, or stdin) through a pipeline; NDJSON out, counts to stderr.
+    Transform(transform::TransformArgs),
+    /// Evaluate an RFC 9535 JSONPath query on a JSON document and print the nodelist as a JSON array.
+    Jsonpath(jsonpath::JsonpathArgs),
+    /// Pipeline files.
+    Pipeline {
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
+    /// Generate realistic synthetic receipts (NDJSON), deterministic for a seed.
+    Generate(generate::GenerateArgs),
+}
+
+#[derive(Subcommand)]
+enum PipelineCommand {
+    /// Validate a pipeline file and print its compiled plan, or every error with where it is.
+    Check {
+        /// Pipeline file (YAML or JSON).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Transform(args) => transform::run(args),
+        Command::Jsonpath(args) => jsonpath::run(args),
+        Command::Pipeline { command: PipelineCommand::Check { file } } => pipeline::check(&file),
+        Command::Generate(args) => generate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! `salesflow transform`: NDJSON through a pipeline, in parallel chunks with output kept in input order.
+//! Every input line ends in exactly one outcome; the counts on stderr add up, and rejects (with `--rejects`)
+//! are written one JSON line each with the file, line number, step and reason.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use rayon::prelude::*;
+use salesflow_core::{Counts, Outcome, Pipeline};
+use serde_json::json;
+
+use crate::{input, pipeline};
+
+#[derive(Args)]
+pub struct TransformArgs {
+    /// Pipeline file (YAML or JSON); the embedded sample pipeline when absent.
+    #[arg(long, short)]
+    pipeline: Option<PathBuf>,
+    /// NDJSON inputs, gzip or not; stdin when none (or `-`).
+    inputs: Vec<PathBuf>,
+    /// Output file for the emitted records (NDJSON); stdout by default.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// File receiving one JSON line per rejected record: file, line, step, reason, payload.
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+/// Lines are processed in chunks of about this many bytes.
+const CHUNK_BYTES: usize = 4 << 20;
+/// Lines per parallel task.
+const LINES_PER_TASK: usize = 256;
+
+/// What one task produced, written in order.
+#[derive(Default)]
+struct Processed {
+    out: Vec<u8>,
+    rejects: Vec<u8>,
+    counts: Counts,
+}
+
+pub fn run(args: TransformArgs) -> Result<ExitCode> {
+    if let Some(n) = args.threads {
+        if n == 0 {
+            bail!("--threads must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start the worker threads")?;
+    }
+    let pipeline = pipeline::load(args.pipeline.as_deref())?;
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(BufWriter::with_capacity(1 << 20, File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
+    };
+    let mut rejects: Option<Box<dyn Write>> = match &args.rejects {
+        Some(p) => Some(Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?))),
+        None => None,
+    };
+    let inputs = if args.inputs.is_empty() { vec![PathBuf::from("-")] } else { args.inputs.clone() };
+    let started = Instant::now();
+    let mut counts = Counts::default();
+    let mut bytes_in = 0u64;
+    for path in &inputs {
+        bytes_in += transform_input(&pipeline, path, &mut out, rejects.as_mut(), &mut counts)?;
+    }
+    out.flush().context("cannot write the output")?;
+    if let Some(r) = rejects.as_mut() {
+        r.flush().context("cannot write the rejects")?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("{counts}");
+    eprintln!(
+        "{:.1} MB in {:.2} s: {:.1} MB/s, {:.0} records/s",
+        bytes_in as f64 / 1e6,
+        seconds,
+        bytes_in as f64 / 1e6 / seconds,
+        counts.records_in as f64 / seconds
+    );
+    assert!(counts.balanced(), "every record has exactly one outcome");
+    if counts.rejected > 0 && rejects.is_none() {
+        eprintln!("note: {} record(s) rejected; pass --rejects FILE to keep them with their reasons", counts.rejected);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Streams one input through the pipeline; returns the bytes read.
+fn transform_input(
+    pipeline: &Pipeline,
+    path: &Path,
+    out: &mut dyn Write,
+    mut rejects: Option<&mut Box<dyn Write>>,
+    counts: &mut Counts,
+) -> Result<u64> {
+    let mut reader = input::open(path)?;
+    let name = path.display().to_string();
+    let mut buffer = Vec::with_capacity(CHUNK_BYTES * 2);
+    let mut first_line = 1u64;
+    let mut total = 0u64;
+    loop {
+        let start = buffer.len();
+        buffer.resize(start + CHUNK_BYTES, 0);
+        let n = read_full(&mut reader, &mut buffer[start..]).with_context(|| format!("cannot read {name}"))?;
+        buffer.truncate(start + n);
+        total += n as u64;
+        let at_end = n == 0;
+        // Process whole lines; keep a trailing partial line for the next read.
+        let cut = if at_end { buffer.len() } else { buffer.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) };
+        if cut > 0 {
+            let lines: Vec<&[u8]> = buffer[..cut].split(|&b| b == b'\n').collect();
+            let lines = if buffer[..cut].ends_with(b"\n") { &lines[..lines.len() - 1] } else { &lines[..] };
+            let results: Vec<Processed> = lines
+                .par_chunks(LINES_PER_TASK)
+                .enumerate()
+                .map(|(task, chunk)| process(pipeline, chunk, &name, first_line + (task * LINES_PER_TASK) as u64))
+                .collect();
+            for p in results {
+                out.write_all(&p.out).context("cannot write the output")?;
+                if let Some(r) = rejects.as_mut() {
+                    r.write_all(&p.rejects).context("cannot write the rejects")?;
+                }
+                counts.merge(&p.counts);
+            }
+            first_line += lines.len() as u64;
+            buffer.drain(..cut);
+        }
+        if at_end {
+            return Ok(total);
+        }
+    }
+}
+
+fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn process(pipeline: &Pipeline, lines: &[&[u8]], file: &str, first_line: u64) -> Processed {
+    let mut p = Processed::default();
+    for (i, line) in lines.iter().enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue; // blank lines are not records
+        }
+        let outcome = pipeline.apply_json(line);
+        p.counts.record(&outcome, pipeline);
+        match outcome {
+            Outcome::Emitted(records) => {
+                for r in records {
+                    serde_json::to_writer(&mut p.out, &r).expect("writing to memory");
+                    p.out.push(b'\n');
+                }
+            }
+            Outcome::Filtered { .. } => {}
+            Outcome::Rejected(r) => {
+                let line_no = first_line + i as u64;
+                let reject = json!({
+                    "file": file,
+                    "line": line_no,
+                    "step": r.step_label(),
+                    "reason": r.error.to_string(),
+                    "payload": String::from_utf8_lossy(line),
+                });
+                serde_json::to_writer(&mut p.rejects, &reject).expect("writing to memory");
+                p.rejects.push(b'\n');
+            }
+        }
+    }
+    p
+}

@@ -1,0 +1,129 @@
+//! Exact decimals in and out of JSON. Money and quantities never pass through `f64`: JSON numbers keep their
+//! text (serde_json's `arbitrary_precision`) and are parsed straight into [`Decimal`]; numeric strings
+//! (`"19.99"`) are accepted the same way.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::{Number, Value};
+
+/// Reads an exact decimal from a JSON number or numeric string. The error says what was found instead.
+pub fn decimal_from_value(value: &Value) -> Result<Decimal, String> {
+    let text = match value {
+        Value::Number(n) => n.as_str(),
+        Value::String(s) => s.as_str(),
+        other => return Err(format!("expected a decimal, found {}", describe(other))),
+    };
+    parse_decimal(text).ok_or_else(|| format!("expected a decimal, found {}", describe(value)))
+}
+
+/// Parses decimal text exactly: `19.99`, `-3`, `1e2`, `2.5E-1`. No rounding: text with more precision than a
+/// [`Decimal`] holds is an error, not a silently rounded number.
+pub fn parse_decimal(text: &str) -> Option<Decimal> {
+    if text.is_empty() || text.trim() != text {
+        return None;
+    }
+    if text.contains(['e', 'E']) {
+        let d = Decimal::from_scientific(text).ok()?;
+        // from_scientific rounds silently when the mantissa is too long: check the round trip.
+        let back = plain_digits_of_scientific(text)?;
+        return (d.normalize().to_string() == back).then_some(d);
+    }
+    Decimal::from_str_exact(text).ok()
+}
+
+/// The normalized plain-decimal text a scientific literal denotes, for the exactness check above.
+fn plain_digits_of_scientific(text: &str) -> Option<String> {
+    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
+    let exponent: i64 = exponent.parse().ok()?;
+    let negative = mantissa.starts_with('-');
+    let mantissa = mantissa.trim_start_matches(['-', '+']);
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    if int.is_empty() && frac.is_empty() || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i64 + exponent;
+    if point > 40 || point < -40 {
+        return None;
+    }
+    let (int_part, frac_part) = if point <= 0 {
+        ("0".to_string(), format!("{}{digits}", "0".repeat((-point) as usize)))
+    } else if point as usize >= digits.len() {
+        (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
+    } else {
+        (digits[..point as usize].to_string(), digits[point as usize..].to_string())
+    };
+    let int_part = int_part.trim_start_matches('0');
+    let frac_part = frac_part.trim_end_matches('0');
+    let body = match (int_part.is_empty(), frac_part.is_empty()) {
+        (true, true) => return Some("0".to_string()),
+        (true, false) => format!("0.{frac_part}"),
+        (false, true) => int_part.to_string(),
+        (false, false) => format!("{int_part}.{frac_part}"),
+    };
+    Some(if negative { format!("-{body}") } else { body })
+}
+
+/// Writes a decimal as a JSON number with exactly its digits (`2.50` stays `2.50`).
+pub fn decimal_to_value(d: Decimal) -> Value {
+    Value::Number(Number::from_str(&d.to_string()).expect("a Decimal always prints as a valid JSON number"))
+}
+
+/// A short description of a JSON value for error messages: `"abc"`, `null`, `an object`.
+pub fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let mut shown: String = s.chars().take(40).collect();
+            if shown.len() < s.len() {
+                shown.push('…');
+            }
+            format!("{shown:?}")
+        }
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn numbers_and_numeric_strings_parse_exactly() {
+        let from_number = decimal_from_value(&serde_json::from_str::<Value>("19.99").unwrap()).unwrap();
+        let from_string = decimal_from_value(&json!("19.99")).unwrap();
+        assert_eq!(from_number, from_string);
+        assert_eq!(from_number.to_string(), "19.99");
+        // A value f64 cannot represent exactly stays exact.
+        let big = decimal_from_value(&serde_json::from_str::<Value>("12345678901234567.89").unwrap()).unwrap();
+        assert_eq!(big.to_string(), "12345678901234567.89");
+    }
+
+    #[test]
+    fn scientific_notation_is_exact_or_refused() {
+        assert_eq!(parse_decimal("1e2").unwrap().to_string(), "100");
+        assert_eq!(parse_decimal("2.5E-1").unwrap().normalize().to_string(), "0.25");
+        assert!(parse_decimal("1e40").is_none());
+    }
+
+    #[test]
+    fn bad_input_says_what_was_found() {
+        assert_eq!(decimal_from_value(&json!("abc")).unwrap_err(), "expected a decimal, found \"abc\"");
+        assert_eq!(decimal_from_value(&json!(null)).unwrap_err(), "expected a decimal, found null");
+        assert_eq!(decimal_from_value(&json!({"a": 1})).unwrap_err(), "expected a decimal, found an object");
+        assert!(parse_decimal(" 1").is_none());
+        assert!(parse_decimal("").is_none());
+        assert!(parse_decimal("0.1234567890123456789012345678901").is_none(), "too precise is refused");
+    }
+
+    #[test]
+    fn decimals_round_trip_through_json_text() {
+        let v = decimal_to_value(Decimal::from_str("2.50").unwrap());
+        assert_eq!(serde_json::to_string(&v).unwrap(), "2.50");
+    }
+}

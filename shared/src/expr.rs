@@ -1,0 +1,312 @@
+//! Exact-decimal expressions for the `map` step's `set` operation, e.g. `quantity * unit_price - coalesce(discount, 0)`.
+//! Parsed once at load (errors name the position), evaluated per record with `rust_decimal`: no floating point.
+//!
+//! Grammar: numbers, field names (`a` or `a.b` for nested objects), `+ - * /`, unary `-`, parentheses, and the
+//! functions `coalesce(x, y, ...)` (first present, non-null argument), `abs(x)`, `round(x, digits)`,
+//! `min(x, y, ...)`, `max(x, y, ...)`. A missing or null field is an error, except inside `coalesce`.
+
+use std::str::FromStr;
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::Value;
+
+use crate::decimal::decimal_from_value;
+use crate::error::RecordError;
+
+/// A parsed expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Number(Decimal),
+    Field(Vec<String>),
+    Neg(Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    Call(Function, Vec<Expr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Coalesce,
+    Abs,
+    Round,
+    Min,
+    Max,
+}
+
+impl Expr {
+    /// Parses an expression; the error names the 1-based character position.
+    pub fn parse(text: &str) -> Result<Expr, String> {
+        let mut p = Parser { chars: text.char_indices().collect(), pos: 0, text };
+        let e = p.expr()?;
+        p.skip_ws();
+        if p.pos < p.chars.len() {
+            return Err(p.error("unexpected input after the expression"));
+        }
+        Ok(e)
+    }
+
+    /// Evaluates over a record's fields. `Ok(None)` only for a missing field inside `coalesce`.
+    pub fn eval(&self, record: &Value) -> Result<Decimal, RecordError> {
+        match self.eval_opt(record, false)? {
+            Some(d) => Ok(d),
+            None => unreachable!("eval_opt is strict outside coalesce"),
+        }
+    }
+
+    fn eval_opt(&self, record: &Value, lenient: bool) -> Result<Option<Decimal>, RecordError> {
+        let strict = |e: &Expr| e.eval_opt(record, false).map(|d| d.expect("strict evaluation yields a value"));
+        Ok(Some(match self {
+            Expr::Number(d) => *d,
+            Expr::Field(path) => {
+                let name = path.join(".");
+                let mut node = record;
+                for part in path {
+                    match node.get(part) {
+                        Some(v) => node = v,
+                        None if lenient => return Ok(None),
+                        None => return Err(RecordError::field(name, "missing")),
+                    }
+                }
+                if node.is_null() {
+                    if lenient {
+                        return Ok(None);
+                    }
+                    return Err(RecordError::field(name, "missing (null)"));
+                }
+                decimal_from_value(node).map_err(|e| RecordError::field(name, e))?
+            }
+            Expr::Neg(e) => -strict(e)?,
+            Expr::Binary(op, l, r) => {
+                let (l, r) = (strict(l)?, strict(r)?);
+                let result = match op {
+                    BinaryOp::Add => l.checked_add(r),
+                    BinaryOp::Sub => l.checked_sub(r),
+                    BinaryOp::Mul => l.checked_mul(r),
+                    BinaryOp::Div if r.is_zero() => return Err(RecordError::field("", "division by zero")),
+                    BinaryOp::Div => l.checked_div(r),
+                };
+                result.ok_or_else(|| RecordError::field("", "decimal overflow"))?
+            }
+            Expr::Call(Function::Coalesce, args) => {
+                for a in args {
+                    if let Some(d) = a.eval_opt(record, true)? {
+                        return Ok(Some(d));
+                    }
+                }
+                return if lenient { Ok(None) } else { Err(RecordError::field("", "coalesce: every argument is missing")) };
+            }
+            Expr::Call(Function::Abs, args) => strict(&args[0])?.abs(),
+            Expr::Call(Function::Round, args) => {
+                let digits = strict(&args[1])?;
+                let digits = u32::try_from(digits.trunc().mantissa()).unwrap_or(0).min(28);
+                strict(&args[0])?.round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero)
+            }
+            Expr::Call(f @ (Function::Min | Function::Max), args) => {
+                let mut best = strict(&args[0])?;
+                for a in &args[1..] {
+                    let v = strict(a)?;
+                    best = if *f == Function::Min { best.min(v) } else { best.max(v) };
+                }
+                best
+            }
+        }))
+    }
+}
+
+struct Parser<'a> {
+    chars: Vec<(usize, char)>,
+    pos: usize,
+    text: &'a str,
+}
+
+impl Parser<'_> {
+    fn error(&self, message: &str) -> String {
+        format!("invalid expression at position {}: {message}", self.pos + 1)
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).map(|&(_, c)| c)
+    }
+
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        self.skip_ws();
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expr(&mut self) -> Result<Expr, String> {
+        let mut left = self.term()?;
+        loop {
+            let op = if self.eat('+') {
+                BinaryOp::Add
+            } else if self.eat('-') {
+                BinaryOp::Sub
+            } else {
+                return Ok(left);
+            };
+            left = Expr::Binary(op, Box::new(left), Box::new(self.term()?));
+        }
+    }
+
+    fn term(&mut self) -> Result<Expr, String> {
+        let mut left = self.unary()?;
+        loop {
+            let op = if self.eat('*') {
+                BinaryOp::Mul
+            } else if self.eat('/') {
+                BinaryOp::Div
+            } else {
+                return Ok(left);
+            };
+            left = Expr::Binary(op, Box::new(left), Box::new(self.unary()?));
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, String> {
+        if self.eat('-') {
+            return Ok(Expr::Neg(Box::new(self.unary()?)));
+        }
+        self.primary()
+    }
+
+    fn take_while(&mut self, f: impl Fn(char) -> bool) -> &str {
+        let start = self.chars.get(self.pos).map_or(self.text.len(), |&(i, _)| i);
+        while self.peek().is_some_and(&f) {
+            self.pos += 1;
+        }
+        let end = self.chars.get(self.pos).map_or(self.text.len(), |&(i, _)| i);
+        &self.text[start..end]
+    }
+
+    fn primary(&mut self) -> Result<Expr, String> {
+        self.skip_ws();
+        match self.peek() {
+            Some('(') => {
+                self.pos += 1;
+                let e = self.expr()?;
+                if !self.eat(')') {
+                    return Err(self.error("expected ')'"));
+                }
+                Ok(e)
+            }
+            Some(c) if c.is_ascii_digit() || c == '.' => {
+                let start = self.pos;
+                let digits = self.take_while(|c| c.is_ascii_digit() || c == '.').to_string();
+                Decimal::from_str(&digits).map(Expr::Number).map_err(|_| {
+                    self.pos = start;
+                    self.error(&format!("invalid number {digits:?}"))
+                })
+            }
+            Some(c) if c.is_alphabetic() || c == '_' => {
+                let start = self.pos;
+                let name = self.take_while(|c| c.is_alphanumeric() || c == '_' || c == '.').to_string();
+                if self.eat('(') {
+                    let (function, arity) = match name.as_str() {
+                        "coalesce" => (Function::Coalesce, 1..=usize::MAX),
+                        "abs" => (Function::Abs, 1..=1),
+                        "round" => (Function::Round, 2..=2),
+                        "min" => (Function::Min, 1..=usize::MAX),
+                        "max" => (Function::Max, 1..=usize::MAX),
+                        _ => {
+                            self.pos = start;
+                            return Err(self.error(&format!(
+                                "unknown function {name:?} (known: coalesce, abs, round, min, max)"
+                            )));
+                        }
+                    };
+                    let mut args = Vec::new();
+                    if !self.eat(')') {
+                        loop {
+                            args.push(self.expr()?);
+                            if self.eat(')') {
+                                break;
+                            }
+                            if !self.eat(',') {
+                                return Err(self.error("expected ',' or ')'"));
+                            }
+                        }
+                    }
+                    if !arity.contains(&args.len()) {
+                        self.pos = start;
+                        return Err(self.error(&format!("{name} takes {} argument(s), got {}", arity_text(&arity), args.len())));
+                    }
+                    return Ok(Expr::Call(function, args));
+                }
+                let parts: Vec<String> = name.split('.').map(str::to_string).collect();
+                if parts.iter().any(String::is_empty) {
+                    self.pos = start;
+                    return Err(self.error(&format!("invalid field name {name:?}")));
+                }
+                Ok(Expr::Field(parts))
+            }
+            Some(c) => Err(self.error(&format!("unexpected {c:?}"))),
+            None => Err(self.error("unexpected end of expression")),
+        }
+    }
+}
+
+fn arity_text(arity: &std::ops::RangeInclusive<usize>) -> String {
+    if arity.start() == arity.end() { arity.start().to_string() } else { format!("at least {}", arity.start()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn eval(text: &str, record: Value) -> Result<String, String> {
+        Expr::parse(text).unwrap().eval(&record).map(|d| d.to_string()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn line_total_is_exact() {
+        let rec: Value = serde_json::from_str(r#"{"quantity": 3, "unit_price": 0.1, "discount": "0.05"}"#).unwrap();
+        assert_eq!(eval("quantity * unit_price - coalesce(discount, 0)", rec).unwrap(), "0.25");
+        assert_eq!(eval("quantity * unit_price - coalesce(discount, 0)", json!({"quantity": 2, "unit_price": "1.5"})).unwrap(), "3.0");
+    }
+
+    #[test]
+    fn precedence_parentheses_and_functions() {
+        assert_eq!(eval("1 + 2 * 3", json!({})).unwrap(), "7");
+        assert_eq!(eval("(1 + 2) * 3", json!({})).unwrap(), "9");
+        assert_eq!(eval("-a.b + abs(-2)", json!({"a": {"b": 1}})).unwrap(), "1");
+        assert_eq!(eval("round(10 / 3, 2)", json!({})).unwrap(), "3.33");
+        assert_eq!(eval("round(2.345, 2)", json!({})).unwrap(), "2.35");
+        assert_eq!(eval("max(1, 5, 3) - min(4, 2)", json!({})).unwrap(), "3");
+    }
+
+    #[test]
+    fn runtime_errors_name_the_field() {
+        assert_eq!(eval("quantity * unit_price", json!({"quantity": 1})).unwrap_err(), "unit_price: missing");
+        assert_eq!(eval("x", json!({"x": "abc"})).unwrap_err(), "x: expected a decimal, found \"abc\"");
+        assert_eq!(eval("1 / x", json!({"x": 0})).unwrap_err(), "division by zero");
+    }
+
+    #[test]
+    fn parse_errors_name_the_position() {
+        assert_eq!(Expr::parse("a * (b + c").unwrap_err(), "invalid expression at position 11: expected ')'");
+        assert_eq!(
+            Expr::parse("a + foo(1)").unwrap_err(),
+            "invalid expression at position 5: unknown function \"foo\" (known: coalesce, abs, round, min, max)"
+        );
+        assert_eq!(Expr::parse("a +").unwrap_err(), "invalid expression at position 4: unexpected end of expression");
+        assert_eq!(Expr::parse("round(1)").unwrap_err(), "invalid expression at position 1: round takes 2 argument(s), got 1");
+    }
+}

@@ -1,0 +1,323 @@
+//! Realistic synthetic receipts in the shape of `004_3a8f2cbff66fe1fd.txt`: about 3 KB each, a chain of stores
+//! (10,000 by default) across French cities, a product catalogue with categories and prices, loyalty cards on
+//! some receipts, about 2% return lines, emission times over trading hours. Deterministic for a seed; the store
+//! table and the catalogue do not depend on the seed, so `pipelines/stores.csv` fits every generated stream.
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value, json};
+
+use crate::decimal::decimal_to_value;
+
+/// The chain's time zone: stores are in France.
+pub const CHAIN_TIME_ZONE: &str = "Europe/Paris";
+
+/// (city, region, latitude, longitude)
+const CITIES: &[(&str, &str, f64, f64)] = &[
+    ("Paris", "Île-de-France", 48.8566, 2.3522),
+    ("Boulogne-Billancourt", "Île-de-France", 48.8397, 2.2399),
+    ("Versailles", "Île-de-France", 48.8049, 2.1204),
+    ("Marseille", "Provence-Alpes-Côte d'Azur", 43.2965, 5.3698),
+    ("Nice", "Provence-Alpes-Côte d'Azur", 43.7102, 7.2620),
+    ("Toulon", "Provence-Alpes-Côte d'Azur", 43.1242, 5.9280),
+    ("Lyon", "Auvergne-Rhône-Alpes", 45.7640, 4.8357),
+    ("Grenoble", "Auvergne-Rhône-Alpes", 45.1885, 5.7245),
+    ("Clermont-Ferrand", "Auvergne-Rhône-Alpes", 45.7772, 3.0870),
+    ("Toulouse", "Occitanie", 43.6047, 1.4442),
+    ("Montpellier", "Occitanie", 43.6108, 3.8767),
+    ("Nîmes", "Occitanie", 43.8367, 4.3601),
+    ("Bordeaux", "Nouvelle-Aquitaine", 44.8378, -0.5792),
+    ("Limoges", "Nouvelle-Aquitaine", 45.8336, 1.2611),
+    ("Poitiers", "Nouvelle-Aquitaine", 46.5802, 0.3404),
+    ("Nantes", "Pays de la Loire", 47.2184, -1.5536),
+    ("Angers", "Pays de la Loire", 47.4784, -0.5632),
+    ("Le Mans", "Pays de la Loire", 48.0061, 0.1996),
+    ("Strasbourg", "Grand Est", 48.5734, 7.7521),
+    ("Reims", "Grand Est", 49.2583, 4.0317),
+    ("Metz", "Grand Est", 49.1193, 6.1757),
+    ("Lille", "Hauts-de-France", 50.6292, 3.0573),
+    ("Amiens", "Hauts-de-France", 49.8941, 2.2958),
+    ("Rennes", "Bretagne", 48.1173, -1.6778),
+    ("Brest", "Bretagne", 48.3904, -4.4861),
+    ("Rouen", "Normandie", 49.4432, 1.0999),
+    ("Caen", "Normandie", 49.1829, -0.3707),
+    ("Dijon", "Bourgogne-Franche-Comté", 47.3220, 5.0415),
+    ("Besançon", "Bourgogne-Franche-Comté", 47.2378, 6.0241),
+    ("Tours", "Centre-Val de Loire", 47.3941, 0.6848),
+    ("Orléans", "Centre-Val de Loire", 47.9030, 1.9093),
+    ("Ajaccio", "Corse", 41.9192, 8.7386),
+];
+
+/// One sales manager per region.
+const MANAGERS: &[(&str, &str)] = &[
+    ("Île-de-France", "Camille Laurent"),
+    ("Provence-Alpes-Côte d'Azur", "Lucas Moreau"),
+    ("Auvergne-Rhône-Alpes", "Chloé Girard"),
+    ("Occitanie", "Hugo Fournier"),
+    ("Nouvelle-Aquitaine", "Léa Bonnet"),
+    ("Pays de la Loire", "Nathan Roux"),
+    ("Grand Est", "Manon Lefèvre"),
+    ("Hauts-de-France", "Louis Mercier"),
+    ("Bretagne", "Inès Garnier"),
+    ("Normandie", "Jules Faure"),
+    ("Bourgogne-Franche-Comté", "Zoé Chevalier"),
+    ("Centre-Val de Loire", "Gabriel Blanc"),
+    ("Corse", "Emma Santoni"),
+];
+
+/// (category, price range in cents, sold by weight, products)
+const CATEGORIES: &[(&str, (i64, i64), bool, &[&str])] = &[
+    ("Fruits & Vegetables", (89, 699), true, &["Tomatoes", "Apples Golden", "Bananas", "Carrots", "Courgettes", "Clementines", "Potatoes, new", "Leeks", "Pears Conférence", "Avocados"]),
+    ("Dairy", (59, 899), false, &["Crème fraîche 30%", "Milk, semi-skimmed 1L", "Yoghurt nature x8", "Butter, salted 250g", "Comté \"18 mois\"", "Camembert de Normandie", "Emmental râpé", "Fromage blanc 3,2%"]),
+    ("Bakery", (35, 749), false, &["Baguette tradition", "Croissant", "Pain au chocolat", "Brioche tressée", "Pain de campagne", "Tarte aux pommes", "Éclair café"]),
+    ("Meat", (299, 2899), true, &["Entrecôte", "Poulet fermier", "Jambon, 4 tranches", "Saucisses de Toulouse", "Steak haché 5%", "Rôti de porc"]),
+    ("Fish", (399, 3499), true, &["Saumon, pavé", "Cabillaud", "Crevettes roses", "Moules de bouchot", "Thon albacore"]),
+    ("Beverages", (49, 1299), false, &["Eau minérale 6x1,5L", "Jus d'orange 1L", "Café moulu 250g", "Thé vert", "Soda cola 1,5L", "Bière blonde 6x25cl"]),
+    ("Wine & Spirits", (399, 8999), false, &["Bordeaux rouge AOC", "Champagne brut", "Côtes du Rhône", "Chablis", "Cognac VS", "Rosé de Provence"]),
+    ("Grocery", (69, 1199), false, &["Pâtes, coquillettes 500g", "Riz basmati 1kg", "Huile d'olive vierge", "Farine T55", "Sucre en morceaux", "Confiture fraise", "Chocolat noir 70%"]),
+    ("Frozen", (149, 1499), false, &["Pizza 4 fromages", "Glace vanille", "Petits pois surgelés", "Frites au four", "Poisson pané"]),
+    ("Household", (99, 1999), false, &["Lessive liquide", "Papier toilette x12", "Liquide vaisselle", "Éponges x3", "Sacs poubelle 50L"]),
+    ("Hygiene & Beauty", (129, 2999), false, &["Shampooing", "Gel douche", "Dentifrice", "Crème hydratante", "Déodorant"]),
+    ("Baby", (199, 3999), false, &["Couches taille 3", "Lait infantile", "Petits pots légumes", "Lingettes x64"]),
+    ("Pet", (149, 2999), false, &["Croquettes chat 2kg", "Litière", "Pâtée chien x4"]),
+    ("Electronics", (999, 44999), false, &["Écouteurs sans fil", "Chargeur USB-C", "Ampoule LED", "Enceinte Bluetooth", "Clé USB 64 Go", "Casque audio"]),
+    ("Textile", (499, 7999), false, &["T-shirt coton", "Chaussettes x3", "Pull laine", "Jean slim", "Pyjama enfant"]),
+    ("Garden", (299, 14999), false, &["Terreau 40L", "Plante verte", "Arrosoir", "Graines de tomates"]),
+    ("Toys", (499, 9999), false, &["Puzzle 1000 pièces", "Jeu de société", "Peluche", "Briques de construction"]),
+];
+
+/// A product of the catalogue.
+#[derive(Debug, Clone)]
+pub struct Product {
+    pub sku: String,
+    pub ean: String,
+    pub name: String,
+    pub category: &'static str,
+    pub unit_price: Decimal,
+    pub by_weight: bool,
+    pub vat_rate: Decimal,
+}
+
+/// A store of the chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Store {
+    pub store_id: String,
+    pub name: String,
+    pub city: &'static str,
+    pub region: &'static str,
+    pub latitude: Decimal,
+    pub longitude: Decimal,
+    pub manager: &'static str,
+}
+
+/// The store id of the n-th store (1-based): `S00001`.
+pub fn store_id(n: u32) -> String {
+    format!("S{n:05}")
+}
+
+/// The n-th store (1-based). Independent of any seed.
+pub fn store(n: u32) -> Store {
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5704E ^ u64::from(n));
+    let (city, region, lat, lon) = CITIES[rng.random_range(0..CITIES.len())];
+    let manager = MANAGERS.iter().find(|(r, _)| *r == region).map_or("Unassigned", |(_, m)| m);
+    let jitter = |rng: &mut ChaCha8Rng| rng.random_range(-400i64..=400);
+    let latitude = Decimal::new((lat * 10_000.0).round() as i64 + jitter(&mut rng), 4);
+    let longitude = Decimal::new((lon * 10_000.0).round() as i64 + jitter(&mut rng), 4);
+    Store { store_id: store_id(n), name: format!("{city} #{n}"), city, region, latitude, longitude, manager }
+}
+
+/// The reference table of the first `stores` stores, as `stores.csv`.
+pub fn store_table_csv(stores: u32) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["store_id", "name", "city", "region", "latitude", "longitude", "manager"]).expect("in memory");
+    for n in 1..=stores {
+        let s = store(n);
+        w.write_record([
+            s.store_id.as_str(),
+            &s.name,
+            s.city,
+            s.region,
+            &s.latitude.to_string(),
+            &s.longitude.to_string(),
+            s.manager,
+        ])
+        .expect("in memory");
+    }
+    String::from_utf8(w.into_inner().expect("in memory")).expect("UTF-8 in, UTF-8 out")
+}
+
+/// The product catalogue. Independent of any seed.
+pub fn catalogue() -> Vec<Product> {
+    let mut rng = ChaCha8Rng::seed_from_u64(0xCA7A);
+    let mut products = Vec::new();
+    for (c, (category, (lo, hi), by_weight, names)) in CATEGORIES.iter().enumerate() {
+        for (p, name) in names.iter().enumerate() {
+            for variant in 0..4 {
+                let cents = rng.random_range(*lo..=*hi);
+                let label = match variant {
+                    0 => name.to_string(),
+                    1 => format!("{name} bio"),
+                    2 => format!("{name} - marque repère"),
+                    _ => format!("{name} (lot x2)"),
+                };
+                let number = (c * 1000 + p * 10 + variant) as u64;
+                products.push(Product {
+                    sku: format!("SKU-{number:06}"),
+                    ean: format!("3{:012}", number * 7919 % 1_000_000_000_000),
+                    name: label,
+                    category,
+                    unit_price: Decimal::new(cents, 2),
+                    by_weight: *by_weight,
+                    vat_rate: if c < 9 { Decimal::new(55, 1) } else { Decimal::new(20, 0) },
+                });
+            }
+        }
+    }
+    products
+}
+
+/// Deterministic receipt generator.
+pub struct Generator {
+    rng: ChaCha8Rng,
+    stores: u32,
+    products: Vec<Product>,
+    zone: TimeZone,
+}
+
+impl Generator {
+    pub fn new(seed: u64, stores: u32) -> Generator {
+        Generator {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            stores: stores.max(1),
+            products: catalogue(),
+            zone: TimeZone::get(CHAIN_TIME_ZONE).expect("bundled time zone"),
+        }
+    }
+
+    /// A receipt from a random store, emitted at `at`.
+    pub fn receipt_at(&mut self, at: Timestamp) -> Value {
+        let store = self.rng.random_range(1..=self.stores);
+        self.receipt_for(store, at)
+    }
+
+    /// A receipt from the given store (1-based), emitted at `at`, as JSON (~3 KB).
+    pub fn receipt_for(&mut self, store: u32, at: Timestamp) -> Value {
+        let rng = &mut self.rng;
+        let emitted_at = at.to_zoned_datetime(self.zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string();
+        let n_lines = rng.random_range(8..=28);
+        let mut lines = Vec::with_capacity(n_lines);
+        let mut total = Decimal::ZERO;
+        for _ in 0..n_lines {
+            let p = &self.products[rng.random_range(0..self.products.len())];
+            let is_return = rng.random_bool(0.02);
+            let quantity = if p.by_weight {
+                Decimal::new(rng.random_range(150..=2500), 3)
+            } else {
+                Decimal::from(rng.random_range(1..=4))
+            };
+            let quantity = if is_return { -quantity } else { quantity };
+            let mut line = Map::new();
+            line.insert("sku".into(), p.sku.clone().into());
+            line.insert("ean".into(), p.ean.clone().into());
+            line.insert("name".into(), p.name.clone().into());
+            line.insert("category".into(), p.category.into());
+            line.insert("quantity".into(), decimal_to_value(quantity));
+            line.insert("unit".into(), if p.by_weight { "kg" } else { "pce" }.into());
+            line.insert("unit_price".into(), decimal_to_value(p.unit_price));
+            let mut line_total = (quantity * p.unit_price).round_dp(2);
+            if !is_return && rng.random_bool(0.08) {
+                let discount = (line_total * Decimal::new(rng.random_range(10..=30), 2)).round_dp(2);
+                line.insert("discount".into(), decimal_to_value(discount));
+                line_total -= discount;
+            }
+            line.insert("vat_rate".into(), decimal_to_value(p.vat_rate));
+            line.insert("promotion_id".into(), Value::Null);
+            total += line_total;
+            lines.push(Value::Object(line));
+        }
+        let store_id = store_id(store);
+        let receipt_id = format!("{store_id}-{:016x}", rng.random::<u64>());
+        let mut receipt = Map::new();
+        receipt.insert("receipt_id".into(), receipt_id.into());
+        receipt.insert("store_id".into(), store_id.into());
+        receipt.insert("emitted_at".into(), emitted_at.into());
+        if rng.random_bool(0.45) {
+            receipt.insert("loyalty_card".into(), format!("LC{:010}", rng.random_range(0..10_000_000_000u64)).into());
+        }
+        receipt.insert("currency".into(), "EUR".into());
+        receipt.insert("terminal_id".into(), format!("T{:02}", rng.random_range(1..=12)).into());
+        receipt.insert("cashier_id".into(), format!("C{:04}", rng.random_range(1..=300)).into());
+        let method = ["card", "card", "card", "cash", "mobile", "meal_voucher"][rng.random_range(0..6)];
+        receipt.insert("payment".into(), json!({"method": method, "amount": decimal_to_value(total)}));
+        receipt.insert("channel".into(), "store".into());
+        receipt.insert("lines".into(), Value::Array(lines));
+        Value::Object(receipt)
+    }
+}
+
+/// `n` increasing emission instants spread over `span` from `start` (trading hours), with jitter.
+pub fn spread_times(seed: u64, start: Timestamp, span: SignedDuration, n: usize) -> Vec<Timestamp> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x7143);
+    let step = span.as_millis() as f64 / n.max(1) as f64;
+    (0..n)
+        .map(|i| {
+            let offset = (i as f64 + rng.random_range(0.0..1.0)) * step;
+            start + SignedDuration::from_millis(offset as i64)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receipt::Receipt;
+
+    #[test]
+    fn receipts_are_valid_about_3kb_and_deterministic() {
+        let at: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
+        let mut a = Generator::new(7, 10_000);
+        let mut b = Generator::new(7, 10_000);
+        let mut sizes = 0;
+        let mut lines = 0;
+        let mut returns = 0;
+        let mut cards = 0;
+        for _ in 0..500 {
+            let r = a.receipt_at(at);
+            assert_eq!(r, b.receipt_at(at));
+            sizes += serde_json::to_vec(&r).unwrap().len();
+            let receipt = Receipt::from_value(&r).unwrap();
+            lines += receipt.lines.len();
+            returns += receipt.lines.iter().filter(|l| l.is_return()).count();
+            cards += usize::from(receipt.loyalty_card.is_some());
+            let paid: Decimal = receipt.lines.iter().map(|l| (l.quantity * l.unit_price).round_dp(2) - l.discount.unwrap_or_default()).sum();
+            assert_eq!(serde_json::to_string(&r["payment"]["amount"]).unwrap(), paid.to_string());
+            assert_eq!(r["emitted_at"].as_str().unwrap(), "2026-11-23T10:00:00.000+01:00");
+        }
+        let avg = sizes / 500;
+        assert!((2500..=3500).contains(&avg), "average receipt size {avg}");
+        let return_share = returns as f64 / lines as f64;
+        assert!((0.01..0.03).contains(&return_share), "returns {return_share}");
+        assert!((150..300).contains(&cards), "loyalty cards on {cards} of 500");
+    }
+
+    #[test]
+    fn stores_are_stable_and_the_table_matches() {
+        assert_eq!(store(42), store(42));
+        let table = store_table_csv(3);
+        let mut lines = table.lines();
+        assert_eq!(lines.next(), Some("store_id,name,city,region,latitude,longitude,manager"));
+        assert!(lines.next().unwrap().starts_with("S00001,"));
+        assert_eq!(table.lines().count(), 4);
+    }
+
+    #[test]
+    fn times_increase_within_the_span() {
+        let start: Timestamp = "2026-11-23T07:00:00Z".parse().unwrap();
+        let times = spread_times(1, start, SignedDuration::from_hours(13), 1000);
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        assert!(times[0] >= start && *times.last().unwrap() < start + SignedDuration::from_hours(13));
+    }
+}

@@ -1,0 +1,18 @@
+//! salesflow's pure core: the receipt model, pipeline configuration, the transform engine, reference tables,
+//! synthetic data, and (for the Lambdas) key formats, CSV rows and QuickSight manifests. No AWS SDK, no async
+//! runtime, no clock reads: time and files are passed in, so everything here is testable with plain values.
+
+pub mod decimal;
+pub mod defaults;
+pub mod error;
+pub mod expr;
+pub mod generate;
+pub mod jsonpath;
+pub mod pipeline;
+pub mod receipt;
+pub mod reference;
+pub mod transforms;
+
+pub use error::{ConfigError, FieldError, RecordError, Rejection};
+pub use pipeline::{Counts, Outcome, Pipeline, PipelineConfig, RunOutput};
+pub use receipt::{Receipt, ReceiptLine};

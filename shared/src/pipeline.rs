@@ -1,0 +1,295 @@
+//! A pipeline: an ordered list of steps loaded from YAML or JSON, validated once (unknown keys rejected, every
+//! error named `pipeline[i].kind.field`), compiled into a plan, then run per record or per batch. Every input
+//! ends in exactly one outcome — emitted, filtered by step k, or rejected by step k with a reason — and
+//! [`Counts`] proves it: `records_in = emitted + filtered + rejected`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{ConfigError, RecordError, Rejection};
+use crate::reference::Resources;
+use crate::transforms::combiner::{Batch, Combiner, CombinerConfig};
+use crate::transforms::{CompileContext, StepConfig, Transform};
+
+/// A pipeline file: `pipeline:` followed by the steps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// A free-text description, shown by `pipeline check`.
+    #[serde(default)]
+    pub description: Option<String>,
+    pub pipeline: Vec<StepConfig>,
+}
+
+impl PipelineConfig {
+    /// Parses a pipeline file, JSON when it starts with `{`, YAML otherwise. The error names the path of the
+    /// offending key (`pipeline[2].splitter: unknown field "paht"`).
+    pub fn parse(text: &str) -> Result<PipelineConfig, ConfigError> {
+        let located = |path: String, e: String| {
+            let path = if path == "." || path.is_empty() { "pipeline file".to_string() } else { path };
+            ConfigError::new(path, e)
+        };
+        // YAML is read into a JSON tree first: steps are written as one-key maps (`- filter: {...}`), the JSON
+        // shape of an externally tagged enum, which YAML deserializers otherwise expect as `!filter` tags.
+        let tree: Value = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text).map_err(|e| ConfigError::new("pipeline file", format!("invalid JSON: {e}")))?
+        } else {
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::new("pipeline file", format!("invalid YAML: {e}")))?
+        };
+        serde_path_to_error::deserialize(tree).map_err(|e| located(e.path().to_string(), e.inner().to_string()))
+    }
+
+    /// Validates every step and compiles the plan, collecting all errors rather than stopping at the first.
+    pub fn compile(&self, resources: &dyn Resources) -> Result<Pipeline, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let mut steps: Vec<CompiledStep> = Vec::new();
+        let mut combiner = None;
+        if self.pipeline.is_empty() {
+            errors.push(ConfigError::new("pipeline", "needs at least one step"));
+        }
+        for (i, step) in self.pipeline.iter().enumerate() {
+            let ctx = CompileContext { resources, path: format!("pipeline[{i}].{}", step.kind()) };
+            let compiled: Result<Box<dyn Transform>, Vec<ConfigError>> = match step {
+                StepConfig::Filter(c) => c.compile(&ctx).map(|s| Box::new(s) as _),
+                StepConfig::Splitter(c) => c.compile(&ctx).map(|s| Box::new(s) as _),
+                StepConfig::Map(c) => c.compile(&ctx).map(|s| Box::new(s) as _),
+                StepConfig::Validate(c) => c.compile(&ctx).map(|s| Box::new(s) as _),
+                StepConfig::Combiner(c) => {
+                    if i + 1 != self.pipeline.len() {
+                        errors.push(ctx.error("", "the combiner must be the last step"));
+                    }
+                    match c.compile(&ctx) {
+                        Ok(c) => {
+                            combiner = Some(c);
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+            };
+            match compiled {
+                Ok(transform) => steps.push(CompiledStep { kind: step.kind(), transform }),
+                Err(e) => errors.extend(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let combiner_configured = combiner.is_some();
+        let combiner = combiner.unwrap_or_else(|| {
+            let default: CombinerConfig = serde_json::from_str("{}").expect("the combiner has defaults");
+            let ctx = CompileContext { resources, path: String::new() };
+            default.compile(&ctx).expect("the default combiner is valid")
+        });
+        Ok(Pipeline { steps, combiner, combiner_configured, description: self.description.clone() })
+    }
+}
+
+#[derive(Debug)]
+struct CompiledStep {
+    kind: &'static str,
+    transform: Box<dyn Transform>,
+}
+
+/// A compiled, ready-to-run pipeline.
+#[derive(Debug)]
+pub struct Pipeline {
+    steps: Vec<CompiledStep>,
+    combiner: Combiner,
+    combiner_configured: bool,
+    description: Option<String>,
+}
+
+/// What became of one input record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// One or more records came out of the last step.
+    Emitted(Vec<Value>),
+    /// Step `step` let nothing through.
+    Filtered { step: usize },
+    Rejected(Rejection),
+}
+
+/// A rejected input of a batch: its index in the batch and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedInput {
+    pub input: usize,
+    pub rejection: Rejection,
+}
+
+/// The result of running a batch of inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutput {
+    pub counts: Counts,
+    pub batches: Vec<Batch>,
+    pub rejects: Vec<RejectedInput>,
+}
+
+/// Outcome counts. Always `records_in == emitted + filtered + rejected`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Input records.
+    pub records_in: u64,
+    /// Inputs with at least one output.
+    pub emitted: u64,
+    /// Output records (a splitter makes several per input).
+    pub outputs: u64,
+    /// Inputs filtered out, in total and per step label (`pipeline[1].filter`).
+    pub filtered: u64,
+    pub filtered_by: BTreeMap<String, u64>,
+    /// Inputs rejected, in total and per step label (`input` when the payload is not JSON).
+    pub rejected: u64,
+    pub rejected_by: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    /// Counts one outcome.
+    pub fn record(&mut self, outcome: &Outcome, pipeline: &Pipeline) {
+        self.records_in += 1;
+        match outcome {
+            Outcome::Emitted(records) => {
+                self.emitted += 1;
+                self.outputs += records.len() as u64;
+            }
+            Outcome::Filtered { step } => {
+                self.filtered += 1;
+                *self.filtered_by.entry(pipeline.step_label(*step)).or_default() += 1;
+            }
+            Outcome::Rejected(r) => {
+                self.rejected += 1;
+                *self.rejected_by.entry(r.step_label()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Adds another set of counts (from another batch or thread).
+    pub fn merge(&mut self, other: &Counts) {
+        self.records_in += other.records_in;
+        self.emitted += other.emitted;
+        self.outputs += other.outputs;
+        self.filtered += other.filtered;
+        self.rejected += other.rejected;
+        for (k, v) in &other.filtered_by {
+            *self.filtered_by.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.rejected_by {
+            *self.rejected_by.entry(k.clone()).or_default() += v;
+        }
+    }
+
+    /// Whether every input is accounted for exactly once.
+    pub fn balanced(&self) -> bool {
+        self.records_in == self.emitted + self.filtered + self.rejected
+            && self.filtered == self.filtered_by.values().sum::<u64>()
+            && self.rejected == self.rejected_by.values().sum::<u64>()
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "records in: {}, emitted: {} (outputs: {}), filtered: {}, rejected: {}",
+            self.records_in, self.emitted, self.outputs, self.filtered, self.rejected
+        )?;
+        for (label, n) in &self.filtered_by {
+            write!(f, "\n  filtered by {label}: {n}")?;
+        }
+        for (label, n) in &self.rejected_by {
+            write!(f, "\n  rejected by {label}: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Pipeline {
+    /// `pipeline[i].kind` for a step index (the combiner is the last index).
+    pub fn step_label(&self, step: usize) -> String {
+        format!("pipeline[{step}].{}", self.step_kind(step))
+    }
+
+    fn step_kind(&self, step: usize) -> &'static str {
+        self.steps.get(step).map_or("combiner", |s| s.kind)
+    }
+
+    /// Parses one JSON payload and applies the pipeline to it.
+    pub fn apply_json(&self, payload: &[u8]) -> Outcome {
+        match serde_json::from_slice::<Value>(payload) {
+            Ok(record) => self.apply(record),
+            Err(e) => Outcome::Rejected(Rejection { step: None, step_kind: "input", error: RecordError::InvalidJson(e.to_string()) }),
+        }
+    }
+
+    /// Applies every step to one record. A rejection anywhere rejects the whole input (no partial output), so a
+    /// fixed record can be replayed without duplicating what already went through.
+    pub fn apply(&self, record: Value) -> Outcome {
+        let mut current = vec![record];
+        let mut next = Vec::new();
+        let combiner: &dyn Transform = &self.combiner;
+        let transforms = self.steps.iter().map(|s| s.transform.as_ref()).chain(self.combiner_configured.then_some(combiner));
+        for (step, transform) in transforms.enumerate() {
+            for record in current.drain(..) {
+                if let Err(error) = transform.apply(record, &mut next) {
+                    return Outcome::Rejected(Rejection { step: Some(step), step_kind: self.step_kind(step), error });
+                }
+            }
+            if next.is_empty() {
+                return Outcome::Filtered { step };
+            }
+            std::mem::swap(&mut current, &mut next);
+        }
+        Outcome::Emitted(current)
+    }
+
+    /// Runs a batch of payloads: outcomes counted, rejects listed with their input index, outputs combined into
+    /// batches (by the configured combiner, or one unbounded-by-time group when there is none).
+    pub fn run<'a>(&self, payloads: impl IntoIterator<Item = &'a [u8]>) -> RunOutput {
+        let mut counts = Counts::default();
+        let mut outputs = Vec::new();
+        let mut rejects = Vec::new();
+        for (input, payload) in payloads.into_iter().enumerate() {
+            let outcome = self.apply_json(payload);
+            counts.record(&outcome, self);
+            match outcome {
+                Outcome::Emitted(records) => {
+                    for record in records {
+                        let partition = self.combiner.partition_of(&record).expect("checked by the combiner step");
+                        outputs.push((input, partition, record));
+                    }
+                }
+                Outcome::Filtered { .. } => {}
+                Outcome::Rejected(rejection) => rejects.push(RejectedInput { input, rejection }),
+            }
+        }
+        RunOutput { counts, batches: self.combiner.combine(outputs), rejects }
+    }
+
+    /// The compiled plan, one line per step, for `salesflow pipeline check`.
+    pub fn plan(&self) -> String {
+        let mut lines = Vec::new();
+        if let Some(d) = &self.description {
+            lines.push(format!("# {d}"));
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            lines.push(format!("pipeline[{i}] {}: {}", s.kind, s.transform.describe()));
+        }
+        let combiner_line = self.combiner.describe();
+        if self.combiner_configured {
+            lines.push(format!("pipeline[{}] combiner: {combiner_line}", self.steps.len()));
+        } else {
+            lines.push(format!("(no combiner: landing uses {combiner_line})"));
+        }
+        lines.join("\n")
+    }
+
+    /// Number of steps, the combiner included when configured.
+    pub fn len(&self) -> usize {
+        self.steps.len() + usize::from(self.combiner_configured)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

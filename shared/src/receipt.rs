@@ -1,0 +1,306 @@
+//! The sales receipt of both source documents: a store, an emission instant, an optional loyalty card, and
+//! lines of (sku, name, category, quantity, unit price, discount). A return is a line with a negative quantity.
+//! Validation collects every field error with its path; unknown fields are kept, never dropped.
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use crate::decimal::{decimal_from_value, decimal_to_value, describe};
+use crate::error::{FieldError, RecordError};
+
+/// One receipt as emitted by a store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receipt {
+    pub receipt_id: String,
+    pub store_id: String,
+    /// The instant the receipt was emitted; its text had an explicit UTC offset.
+    pub emitted_at: Timestamp,
+    pub loyalty_card: Option<String>,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+    pub lines: Vec<ReceiptLine>,
+    /// Fields the model does not know, kept as they came.
+    pub extra: Map<String, Value>,
+}
+
+/// One line of a receipt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptLine {
+    pub sku: String,
+    pub name: String,
+    pub category: String,
+    /// Negative for a return.
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub discount: Option<Decimal>,
+    pub extra: Map<String, Value>,
+}
+
+impl ReceiptLine {
+    /// quantity × unit_price − discount, exactly.
+    pub fn total(&self) -> Decimal {
+        self.quantity * self.unit_price - self.discount.unwrap_or_default()
+    }
+
+    /// A return (after-sale) line.
+    pub fn is_return(&self) -> bool {
+        self.quantity.is_sign_negative() && !self.quantity.is_zero()
+    }
+}
+
+const RECEIPT_FIELDS: [&str; 6] = ["receipt_id", "store_id", "emitted_at", "loyalty_card", "currency", "lines"];
+const LINE_FIELDS: [&str; 6] = ["sku", "name", "category", "quantity", "unit_price", "discount"];
+/// The money and quantity fields of a line, the ones [`normalize_money_fields`] rewrites as numbers.
+pub const LINE_DECIMAL_FIELDS: [&str; 3] = ["quantity", "unit_price", "discount"];
+
+/// Collects field errors while a record is read, so one pass reports all of them.
+struct Reader<'a> {
+    errors: &'a mut Vec<FieldError>,
+}
+
+impl Reader<'_> {
+    fn fail(&mut self, path: String, message: impl Into<String>) {
+        self.errors.push(FieldError { path, message: message.into() });
+    }
+
+    fn text(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<String> {
+        let path = format!("{prefix}{field}");
+        match obj.get(field) {
+            None | Some(Value::Null) if !required => None,
+            None | Some(Value::Null) => {
+                self.fail(path, "missing");
+                None
+            }
+            Some(Value::String(s)) if s.is_empty() && required => {
+                self.fail(path, "must not be empty");
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            // Store and receipt ids often arrive as integers: accept them as their text.
+            Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
+            Some(other) => {
+                self.fail(path, format!("expected a string, found {}", describe(other)));
+                None
+            }
+        }
+    }
+
+    fn decimal(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<Decimal> {
+        let path = format!("{prefix}{field}");
+        match obj.get(field) {
+            None | Some(Value::Null) if !required => None,
+            None | Some(Value::Null) => {
+                self.fail(path, "missing");
+                None
+            }
+            Some(v) => decimal_from_value(v).map_err(|e| self.fail(path, e)).ok(),
+        }
+    }
+}
+
+fn extra_fields(obj: &Map<String, Value>, known: &[&str]) -> Map<String, Value> {
+    obj.iter().filter(|(k, _)| !known.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+impl Receipt {
+    /// Reads and validates a receipt, reporting every problem with its field path.
+    pub fn from_value(value: &Value) -> Result<Receipt, RecordError> {
+        let Some(obj) = value.as_object() else {
+            return Err(RecordError::field("", format!("expected a receipt object, found {}", describe(value))));
+        };
+        let mut errors = Vec::new();
+        let mut r = Reader { errors: &mut errors };
+        let receipt_id = r.text(obj, "", "receipt_id", true);
+        let store_id = r.text(obj, "", "store_id", true);
+        let loyalty_card = r.text(obj, "", "loyalty_card", false);
+        let currency = r.text(obj, "", "currency", true);
+        if let Some(c) = &currency
+            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            r.fail("currency".into(), format!("expected a 3-letter ISO 4217 code, found {c:?}"));
+        }
+        let emitted_at = r.text(obj, "", "emitted_at", true).and_then(|t| match parse_instant(&t) {
+            Ok(ts) => Some(ts),
+            Err(e) => {
+                r.fail("emitted_at".into(), e);
+                None
+            }
+        });
+        let mut lines = Vec::new();
+        match obj.get("lines") {
+            None | Some(Value::Null) => r.fail("lines".into(), "missing"),
+            Some(Value::Array(items)) if items.is_empty() => r.fail("lines".into(), "a receipt needs at least one line"),
+            Some(Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    let prefix = format!("lines[{i}].");
+                    let Some(line) = item.as_object() else {
+                        r.fail(format!("lines[{i}]"), format!("expected a line object, found {}", describe(item)));
+                        continue;
+                    };
+                    let sku = r.text(line, &prefix, "sku", true);
+                    let name = r.text(line, &prefix, "name", true);
+                    let category = r.text(line, &prefix, "category", true);
+                    let quantity = r.decimal(line, &prefix, "quantity", true);
+                    let unit_price = r.decimal(line, &prefix, "unit_price", true);
+                    let discount = r.decimal(line, &prefix, "discount", false);
+                    if unit_price.is_some_and(|p| p.is_sign_negative() && !p.is_zero()) {
+                        r.fail(format!("{prefix}unit_price"), "must not be negative (a return has a negative quantity)");
+                    }
+                    if let (Some(sku), Some(name), Some(category), Some(quantity), Some(unit_price)) =
+                        (sku, name, category, quantity, unit_price)
+                    {
+                        lines.push(ReceiptLine {
+                            sku,
+                            name,
+                            category,
+                            quantity,
+                            unit_price,
+                            discount,
+                            extra: extra_fields(line, &LINE_FIELDS),
+                        });
+                    }
+                }
+            }
+            Some(other) => r.fail("lines".into(), format!("expected an array of lines, found {}", describe(other))),
+        }
+        match (receipt_id, store_id, emitted_at, currency) {
+            (Some(receipt_id), Some(store_id), Some(emitted_at), Some(currency)) if errors.is_empty() => Ok(Receipt {
+                receipt_id,
+                store_id,
+                emitted_at,
+                loyalty_card,
+                currency,
+                lines,
+                extra: extra_fields(obj, &RECEIPT_FIELDS),
+            }),
+            _ => Err(RecordError::InvalidFields(errors)),
+        }
+    }
+
+    /// The receipt as JSON: decimals as exact numbers, `emitted_at` in RFC 3339 with the given offset text.
+    pub fn to_value(&self, emitted_at_text: &str) -> Value {
+        let mut obj = Map::new();
+        obj.insert("receipt_id".into(), self.receipt_id.clone().into());
+        obj.insert("store_id".into(), self.store_id.clone().into());
+        obj.insert("emitted_at".into(), emitted_at_text.into());
+        if let Some(card) = &self.loyalty_card {
+            obj.insert("loyalty_card".into(), card.clone().into());
+        }
+        obj.insert("currency".into(), self.currency.clone().into());
+        let lines = self
+            .lines
+            .iter()
+            .map(|l| {
+                let mut line = Map::new();
+                line.insert("sku".into(), l.sku.clone().into());
+                line.insert("name".into(), l.name.clone().into());
+                line.insert("category".into(), l.category.clone().into());
+                line.insert("quantity".into(), decimal_to_value(l.quantity));
+                line.insert("unit_price".into(), decimal_to_value(l.unit_price));
+                if let Some(d) = l.discount {
+                    line.insert("discount".into(), decimal_to_value(d));
+                }
+                line.extend(l.extra.clone());
+                Value::Object(line)
+            })
+            .collect();
+        obj.insert("lines".into(), Value::Array(lines));
+        obj.extend(self.extra.clone());
+        Value::Object(obj)
+    }
+
+    /// The receipt's total: the sum of its line totals (returns count negative).
+    pub fn total(&self) -> Decimal {
+        self.lines.iter().map(ReceiptLine::total).sum()
+    }
+}
+
+/// Parses an RFC 3339 instant that carries an explicit offset (`Z` or `+01:00`).
+pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
+    text.parse::<Timestamp>()
+        .map_err(|_| format!("expected an RFC 3339 time with a UTC offset (e.g. 2026-11-23T09:15:00+01:00), found {text:?}"))
+}
+
+/// Rewrites the numeric-string money fields of every line (`"19.99"`) as JSON numbers with the same digits, so
+/// JSONPath filters compare them as numbers. Values that are not decimals are left for validation to report.
+pub fn normalize_money_fields(receipt: &mut Value) {
+    let Some(Value::Array(lines)) = receipt.get_mut("lines") else { return };
+    for line in lines.iter_mut().filter_map(Value::as_object_mut) {
+        for field in LINE_DECIMAL_FIELDS {
+            if let Some(v @ Value::String(_)) = line.get_mut(field)
+                && let Ok(d) = decimal_from_value(v)
+            {
+                *v = decimal_to_value(d);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({
+            "receipt_id": "R1", "store_id": "S00042", "emitted_at": "2026-11-23T10:15:00+01:00",
+            "loyalty_card": "LC-1", "currency": "EUR", "cashier": "C7",
+            "lines": [
+                {"sku": "A1", "name": "Crème fraîche", "category": "Dairy", "quantity": 2, "unit_price": "1.99", "discount": 0.5, "vat": 5.5},
+                {"sku": "B2", "name": "Tomatoes", "category": "Fruits & Vegetables", "quantity": -1, "unit_price": 3.2}
+            ]
+        })
+    }
+
+    #[test]
+    fn reads_a_receipt_exactly_and_keeps_unknown_fields() {
+        let r = Receipt::from_value(&sample()).unwrap();
+        assert_eq!(r.emitted_at.to_string(), "2026-11-23T09:15:00Z");
+        assert_eq!(r.lines[0].total().to_string(), "3.48");
+        assert!(r.lines[1].is_return());
+        assert_eq!(r.total().to_string(), "0.28");
+        assert_eq!(r.extra.get("cashier"), Some(&json!("C7")));
+        assert_eq!(r.lines[0].extra.get("vat").map(ToString::to_string).as_deref(), Some("5.5"));
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let mut v = sample();
+        v["lines"][1]["unit_price"] = json!("abc");
+        v["emitted_at"] = json!("2026-11-23T10:15:00");
+        v.as_object_mut().unwrap().remove("store_id");
+        let err = Receipt::from_value(&v).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "store_id: missing; emitted_at: expected an RFC 3339 time with a UTC offset (e.g. 2026-11-23T09:15:00+01:00), \
+             found \"2026-11-23T10:15:00\"; lines[1].unit_price: expected a decimal, found \"abc\""
+        );
+    }
+
+    #[test]
+    fn a_receipt_needs_lines() {
+        let mut v = sample();
+        v["lines"] = json!([]);
+        assert_eq!(Receipt::from_value(&v).unwrap_err().to_string(), "lines: a receipt needs at least one line");
+        assert_eq!(
+            Receipt::from_value(&json!([1])).unwrap_err().to_string(),
+            "expected a receipt object, found an array"
+        );
+    }
+
+    #[test]
+    fn normalizing_turns_numeric_strings_into_exact_numbers() {
+        let mut v = sample();
+        normalize_money_fields(&mut v);
+        assert_eq!(serde_json::to_string(&v["lines"][0]["unit_price"]).unwrap(), "1.99");
+        assert!(v["lines"][0]["unit_price"].is_number());
+    }
+
+    #[test]
+    fn to_value_round_trips() {
+        let r = Receipt::from_value(&sample()).unwrap();
+        let back = Receipt::from_value(&r.to_value("2026-11-23T10:15:00+01:00")).unwrap();
+        assert_eq!(r, back);
+    }
+}

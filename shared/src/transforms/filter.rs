@@ -1,0 +1,176 @@
+//! `filter`: keep a record when a JSONPath query selects at least one node in it (`mode: drop` inverts it).
+//! Two forms, both RFC 9535:
+//! - `path`: a query run on the record, e.g. on a receipt `$.lines[?@.unit_price < 100]` (keep receipts with at
+//!   least one line under 100).
+//! - `where`: a filter expression whose `@` is the record itself, e.g. on a line `@.unit_price < 100`. RFC 9535
+//!   filters only test the children of a node, so `where: X` runs as `$[?X]` on a one-element array holding the
+//!   record (moved in and out, not copied).
+//!
+//! Comparisons are RFC 9535's: numbers compare with numbers, strings with strings; a numeric string such as
+//! `"19.99"` is a string, so put `validate` (which normalises money fields to numbers) before price filters.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{CompileContext, Transform};
+use crate::error::{ConfigError, RecordError};
+use crate::jsonpath::Query;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterConfig {
+    /// RFC 9535 JSONPath query; the record passes when it selects at least one node.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// RFC 9535 filter expression over the record itself (`@`), e.g. `@.unit_price < 100 && @.quantity > 0`.
+    #[serde(default, rename = "where")]
+    pub where_: Option<String>,
+    /// `keep` (default) keeps matching records; `drop` drops them.
+    #[serde(default)]
+    pub mode: FilterMode,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterMode {
+    #[default]
+    Keep,
+    Drop,
+}
+
+#[derive(Debug)]
+pub struct Filter {
+    query: Query,
+    /// Whether the query is a `where` expression run on `[record]`.
+    on_record: bool,
+    mode: FilterMode,
+}
+
+/// The query text `where: X` runs as, and the length of the prefix added before `X`.
+const WHERE_PREFIX: &str = "$[?";
+
+impl FilterConfig {
+    pub fn compile(&self, ctx: &CompileContext) -> Result<Filter, Vec<ConfigError>> {
+        let (query, on_record) = match (&self.path, &self.where_) {
+            (Some(path), None) => (Query::compile(path).map_err(|e| vec![ctx.error("path", e)])?, false),
+            (None, Some(expr)) => {
+                let query = Query::compile(&format!("{WHERE_PREFIX}{expr}]")).map_err(|e| {
+                    vec![ctx.error("where", shift_position(&e, WHERE_PREFIX.len(), expr.chars().count()))]
+                })?;
+                (query, true)
+            }
+            (Some(_), Some(_)) => return Err(vec![ctx.error("", "give either `path` or `where`, not both")]),
+            (None, None) => return Err(vec![ctx.error("", "needs `path` (a JSONPath query) or `where` (a filter expression)")]),
+        };
+        Ok(Filter { query, on_record, mode: self.mode })
+    }
+}
+
+/// Rewrites `invalid JSONPath at position N: ...` so N counts from the start of the user's expression.
+fn shift_position(message: &str, prefix: usize, expr_len: usize) -> String {
+    let parsed = message
+        .strip_prefix("invalid JSONPath at position ")
+        .and_then(|rest| rest.split_once(':'))
+        .and_then(|(n, rest)| n.parse::<usize>().ok().map(|n| (n, rest)));
+    match parsed {
+        Some((n, rest)) => {
+            let n = n.saturating_sub(prefix).clamp(1, expr_len + 1);
+            format!("invalid filter expression at position {n}:{rest}")
+        }
+        None => message.to_string(),
+    }
+}
+
+impl Filter {
+    /// Whether a record passes; the record is handed back untouched.
+    pub fn passes(&self, record: Value) -> (bool, Value) {
+        let (matched, record) = if self.on_record {
+            let wrapped = Value::Array(vec![record]);
+            let matched = !self.query.select(&wrapped).is_empty();
+            let Value::Array(mut items) = wrapped else { unreachable!("built as an array") };
+            (matched, items.pop().expect("one element"))
+        } else {
+            (!self.query.select(&record).is_empty(), record)
+        };
+        (matched == (self.mode == FilterMode::Keep), record)
+    }
+}
+
+impl Transform for Filter {
+    fn apply(&self, record: Value, out: &mut Vec<Value>) -> Result<(), RecordError> {
+        if let (true, record) = self.passes(record) {
+            out.push(record);
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        let verb = if self.mode == FilterMode::Keep { "keep" } else { "drop" };
+        match self.on_record {
+            true => format!("{verb} records where {}", &self.query.as_str()[WHERE_PREFIX.len()..self.query.as_str().len() - 1]),
+            false => format!("{verb} records where {} selects at least one node", self.query.as_str()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::EmbeddedResources;
+
+    fn compile(path: Option<&str>, where_: Option<&str>, mode: FilterMode) -> Result<Filter, Vec<ConfigError>> {
+        let ctx = CompileContext { resources: &EmbeddedResources(&[]), path: "pipeline[0].filter".into() };
+        FilterConfig { path: path.map(Into::into), where_: where_.map(Into::into), mode }.compile(&ctx)
+    }
+
+    fn filter(path: &str, mode: FilterMode) -> Result<Filter, Vec<ConfigError>> {
+        compile(Some(path), None, mode)
+    }
+
+    fn passes(f: &Filter, v: &Value) -> bool {
+        f.passes(v.clone()).0
+    }
+
+    #[test]
+    fn keeps_and_drops() {
+        let cheap: Value = serde_json::from_str(r#"{"lines":[{"unit_price":150},{"unit_price":99.5}]}"#).unwrap();
+        let dear: Value = serde_json::from_str(r#"{"lines":[{"unit_price":150}]}"#).unwrap();
+        let keep = filter("$.lines[?(@.unit_price < 100)]", FilterMode::Keep).unwrap();
+        assert!(passes(&keep, &cheap) && !passes(&keep, &dear));
+        let drop = filter("$.lines[?(@.unit_price < 100)]", FilterMode::Drop).unwrap();
+        assert!(!passes(&drop, &cheap) && passes(&drop, &dear));
+    }
+
+    #[test]
+    fn functions_and_logic_work() {
+        let rec: Value = serde_json::from_str(r#"{"store_id":"S00042","lines":[{"category":"Dairy","unit_price":2}]}"#).unwrap();
+        assert!(passes(&filter("$[?match(@, 'S000[0-9]+')]", FilterMode::Keep).unwrap(), &rec));
+        assert!(passes(&filter("$.lines[?@.category == 'Dairy' && !(@.unit_price > 5)]", FilterMode::Keep).unwrap(), &rec));
+        assert!(passes(&filter("$[?length(@) == 1]", FilterMode::Keep).unwrap(), &rec));
+    }
+
+    #[test]
+    fn where_tests_the_record_itself() {
+        let line: Value = serde_json::from_str(r#"{"sku":"A","unit_price":99.5,"quantity":2}"#).unwrap();
+        let cheap = compile(None, Some("@.unit_price < 100 && @.quantity > 0"), FilterMode::Keep).unwrap();
+        assert!(passes(&cheap, &line));
+        assert_eq!(cheap.passes(line.clone()).1, line, "the record comes back unchanged");
+        let dear = compile(None, Some("@.unit_price >= 100"), FilterMode::Keep).unwrap();
+        assert!(!passes(&dear, &line));
+        assert_eq!(cheap.describe(), "keep records where @.unit_price < 100 && @.quantity > 0");
+    }
+
+    #[test]
+    fn where_errors_count_from_the_expression() {
+        let err = compile(None, Some("@.unit_price <"), FilterMode::Keep).unwrap_err();
+        assert!(err[0].to_string().starts_with("pipeline[0].filter.where: invalid filter expression at position "), "{}", err[0]);
+        let both = compile(Some("$"), Some("@"), FilterMode::Keep).unwrap_err();
+        assert_eq!(both[0].to_string(), "pipeline[0].filter: give either `path` or `where`, not both");
+    }
+
+    #[test]
+    fn bad_query_names_step_field_and_position() {
+        let err = filter("$.lines[?@.unit_price <]", FilterMode::Keep).unwrap_err();
+        assert!(err[0].to_string().starts_with("pipeline[0].filter.path: invalid JSONPath at position "), "{}", err[0]);
+    }
+}
