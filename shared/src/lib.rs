@@ -2,12 +2,16 @@
 //! synthetic data, and (for the Lambdas) key formats, CSV rows and QuickSight manifests. No AWS SDK, no async
 //! runtime, no clock reads: time and files are passed in, so everything here is testable with plain values.
 
+pub mod compaction;
+pub mod datasets;
 pub mod decimal;
 pub mod defaults;
 pub mod error;
 pub mod expr;
 pub mod generate;
 pub mod jsonpath;
+pub mod keys;
+pub mod manifest;
 pub mod pipeline;
 pub mod receipt;
 pub mod reference;

@@ -179,12 +179,12 @@ impl MapOp {
         match self {
             MapOp::Set { .. } => unreachable!("handled above"),
             MapOp::Rename { from, to } => {
-                if let Some(v) = obj.shift_remove(from) {
+                if let Some(v) = obj.remove(from) {
                     obj.insert(to.clone(), v);
                 }
             }
             MapOp::Drop { fields } => fields.iter().for_each(|f| {
-                obj.shift_remove(f);
+                obj.remove(f);
             }),
             MapOp::TimeParts { field, zone, names, .. } => {
                 let text = match obj.get(field) {

@@ -27,6 +27,9 @@ pub struct SplitterConfig {
 #[derive(Debug)]
 pub struct Splitter {
     query: Query,
+    /// For the common `$.a.b[*]` shape: the field names leading to the array, whose elements are moved out
+    /// directly without evaluating the query.
+    array_path: Option<Vec<String>>,
     carry: Vec<String>,
     index_field: Option<String>,
 }
@@ -41,12 +44,28 @@ impl SplitterConfig {
             }
         }
         match query {
-            Some(query) if errors.is_empty() => {
-                Ok(Splitter { query, carry: self.carry.clone(), index_field: self.index_field.clone() })
-            }
+            Some(query) if errors.is_empty() => Ok(Splitter {
+                array_path: whole_array_path(&self.path),
+                query,
+                carry: self.carry.clone(),
+                index_field: self.index_field.clone(),
+            }),
             _ => Err(errors),
         }
     }
+}
+
+/// `$.lines[*]` (or `$.a.b.*`) → `["lines"]`: a query that selects every element of one array reached by
+/// plain member names. Anything else is evaluated as a general query.
+fn whole_array_path(query: &str) -> Option<Vec<String>> {
+    let body = query.strip_prefix('$')?;
+    let body = body.strip_suffix("[*]").or_else(|| body.strip_suffix(".*"))?;
+    let names: Vec<String> = body.strip_prefix('.')?.split('.').map(str::to_string).collect();
+    let plain = |n: &String| {
+        n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    names.iter().all(plain).then_some(names)
 }
 
 /// Whether one pointer lies inside another (`/lines/1` inside `/lines`), in which case nodes cannot be moved.
@@ -55,39 +74,68 @@ fn nested(pointers: &[String]) -> bool {
         || (1..pointers.len()).any(|i| pointers[..i].contains(&pointers[i]))
 }
 
+impl Splitter {
+    /// Makes one child: the node's own fields, with the index and the carried parent fields in front (a
+    /// node's own field of the same name wins). A node that is not an object goes under `value`.
+    fn child(&self, node: Value, index: u64, carried: &[(&String, Value)]) -> Value {
+        let mut fields = match node {
+            Value::Object(fields) => fields,
+            other => {
+                let mut fields = Map::new();
+                fields.insert("value".to_string(), other);
+                fields
+            }
+        };
+        let mut at = 0;
+        for (name, value) in carried {
+            if !fields.contains_key(name.as_str()) {
+                fields.shift_insert(at, (*name).clone(), value.clone());
+                at += 1;
+            }
+        }
+        if let Some(field) = &self.index_field
+            && !fields.contains_key(field)
+        {
+            fields.shift_insert(at, field.clone(), Value::from(index));
+        }
+        Value::Object(fields)
+    }
+
+    /// The elements of the array at `path`, taken out of the record, if the record has one there.
+    fn take_array(record: &mut Value, path: &[String]) -> Option<Vec<Value>> {
+        let mut node = record;
+        for name in path {
+            node = node.get_mut(name)?;
+        }
+        match node {
+            Value::Array(items) => Some(std::mem::take(items)),
+            _ => None,
+        }
+    }
+}
+
 impl Transform for Splitter {
     fn apply(&self, mut record: Value, out: &mut Vec<Value>) -> Result<(), RecordError> {
-        let pointers = self.query.select_pointers(&record);
-        if pointers.is_empty() {
+        let carried: Vec<(&String, Value)> = match &record {
+            Value::Object(parent) => self.carry.iter().filter_map(|f| parent.get(f).map(|v| (f, v.clone()))).collect(),
+            _ => Vec::new(),
+        };
+        if let Some(path) = &self.array_path {
+            let items = Self::take_array(&mut record, path).unwrap_or_default();
+            out.reserve(items.len());
+            for (index, node) in items.into_iter().enumerate() {
+                out.push(self.child(node, index as u64, &carried));
+            }
             return Ok(());
         }
-        let carried: Map<String, Value> = match &record {
-            Value::Object(parent) => {
-                self.carry.iter().filter_map(|f| parent.get(f).map(|v| (f.clone(), v.clone()))).collect()
-            }
-            _ => Map::new(),
-        };
+        let pointers = self.query.select_pointers(&record);
         let can_move = !nested(&pointers) && !pointers.iter().any(String::is_empty);
         out.reserve(pointers.len());
         for (position, pointer) in pointers.iter().enumerate() {
-            let node = if can_move {
-                record.pointer_mut(pointer).map(Value::take)
-            } else {
-                record.pointer(pointer).cloned()
-            }
-            .expect("a located node exists");
+            let node = if can_move { record.pointer_mut(pointer).map(Value::take) } else { record.pointer(pointer).cloned() }
+                .expect("a located node exists");
             let index = pointer.rsplit('/').next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(position as u64);
-            let mut child = carried.clone();
-            if let Some(field) = &self.index_field {
-                child.insert(field.clone(), Value::from(index));
-            }
-            match node {
-                Value::Object(fields) => child.extend(fields),
-                other => {
-                    child.insert("value".to_string(), other);
-                }
-            }
-            out.push(Value::Object(child));
+            out.push(self.child(node, index, &carried));
         }
         Ok(())
     }
@@ -156,6 +204,20 @@ mod tests {
         let both = run(&splitter("$['lines', 'lines'][0]", &[], None), receipt());
         assert_eq!(both.len(), 2);
         assert_eq!(both[0], both[1]);
+    }
+
+    #[test]
+    fn whole_array_queries_take_the_fast_path() {
+        assert_eq!(whole_array_path("$.lines[*]"), Some(vec!["lines".to_string()]));
+        assert_eq!(whole_array_path("$.a.b.*"), Some(vec!["a".to_string(), "b".to_string()]));
+        for general in ["$.lines[?@.x]", "$..lines[*]", "$['lines'][*]", "$.lines[0]", "$[*]", "$.li-nes[*]"] {
+            assert_eq!(whole_array_path(general), None, "{general}");
+        }
+        // Both paths give the same children.
+        let fast = run(&splitter("$.lines[*]", &["receipt_id"], Some("line_no")), receipt());
+        let general = run(&splitter("$['lines'][*]", &["receipt_id"], Some("line_no")), receipt());
+        assert_eq!(fast, general);
+        assert!(run(&splitter("$.nothing[*]", &[], None), receipt()).is_empty());
     }
 
     #[test]

@@ -1,0 +1,445 @@
+//! Compaction planning, as pure functions over a listing of one hour's dataset files and its compaction record.
+//!
+//! The export writes one small CSV per landed object per dataset ("pieces"). Once an hour is closed (its end
+//! plus a grace period for late records has passed), its pieces are merged: `sales_lines` into de-duplicated
+//! `_compacted-g<gen>-<fingerprint>-p<part>.csv` files (parts bounded in size), `hourly_sales` recomputed from
+//! those de-duplicated lines into one file. The order of the steps makes the switch atomic for manifests:
+//!
+//! 1. write the merged files under new names (no manifest lists them yet);
+//! 2. write the hour's [`CompactionRecord`] (`datasets/_compactions/dt=…/hour=HH.json`): the commit point. From
+//!    now on, [`HourState::live`] (what manifests list) is the merged files plus the pieces the record does not
+//!    name as replaced; before it, the pieces only. Merged files without a record are ignored.
+//! 3. rewrite the manifests (one PUT each, atomic);
+//! 4. on a later run, once `compacted_at` + the grace period has passed (so a QuickSight refresh that read the
+//!    old manifest has finished), delete the replaced pieces and the merged files of earlier generations.
+//!
+//! A crash between any two steps leaves a state the next run completes: orphan merged files are rewritten or
+//! deleted, a committed record is honoured. Late pieces (arriving after compaction) are listed next to the merged
+//! files and folded into the next generation: its inputs are the previous merged `sales_lines` files plus the new
+//! pieces, de-duplicated again, so redeliveries across landed objects disappear too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::datasets::Dataset;
+use crate::keys::{Layout, MergedName};
+use crate::manifest::ManifestPlan;
+use crate::transforms::combiner::EventHour;
+
+/// Which merged files replace which pieces in one dataset of one hour. Names are file names in the hour's prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetRecord {
+    pub merged: Vec<String>,
+    pub replaced: BTreeSet<String>,
+}
+
+/// The commit record of an hour's compaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompactionRecord {
+    pub generation: u32,
+    /// RFC 3339, UTC.
+    pub compacted_at: String,
+    pub sales_lines: DatasetRecord,
+    pub hourly_sales: DatasetRecord,
+}
+
+impl CompactionRecord {
+    pub fn dataset(&self, dataset: Dataset) -> &DatasetRecord {
+        match dataset {
+            Dataset::SalesLines => &self.sales_lines,
+            Dataset::HourlySales => &self.hourly_sales,
+        }
+    }
+
+    pub fn compacted_at(&self) -> Option<Timestamp> {
+        self.compacted_at.parse().ok()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("a record always serializes");
+        out.push(b'\n');
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<CompactionRecord, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid compaction record: {e}"))
+    }
+}
+
+/// One hour as listed: the file names present in each dataset's hour prefix, and its record if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourState {
+    pub partition: EventHour,
+    pub sales_lines: BTreeSet<String>,
+    pub hourly_sales: BTreeSet<String>,
+    pub record: Option<CompactionRecord>,
+}
+
+fn is_piece(name: &str) -> bool {
+    !name.starts_with(MergedName::PREFIX)
+}
+
+impl HourState {
+    pub fn new(partition: EventHour) -> Self {
+        HourState { partition, sales_lines: BTreeSet::new(), hourly_sales: BTreeSet::new(), record: None }
+    }
+
+    pub fn files(&self, dataset: Dataset) -> &BTreeSet<String> {
+        match dataset {
+            Dataset::SalesLines => &self.sales_lines,
+            Dataset::HourlySales => &self.hourly_sales,
+        }
+    }
+
+    pub fn files_mut(&mut self, dataset: Dataset) -> &mut BTreeSet<String> {
+        match dataset {
+            Dataset::SalesLines => &mut self.sales_lines,
+            Dataset::HourlySales => &mut self.hourly_sales,
+        }
+    }
+
+    /// The files a manifest lists for this hour: with a record, its merged files (those present) and the
+    /// pieces it does not replace; without, every piece. Never a merged file together with a piece it replaced.
+    pub fn live(&self, dataset: Dataset) -> Vec<String> {
+        let files = self.files(dataset);
+        match &self.record {
+            None => files.iter().filter(|n| is_piece(n)).cloned().collect(),
+            Some(record) => {
+                let r = record.dataset(dataset);
+                let merged = r.merged.iter().filter(|n| files.contains(*n)).cloned();
+                let pieces = files.iter().filter(|n| is_piece(n) && !r.replaced.contains(*n)).cloned();
+                merged.chain(pieces).collect()
+            }
+        }
+    }
+
+    /// The `sales_lines` pieces no record replaces yet.
+    fn new_pieces(&self) -> Vec<String> {
+        let replaced = self.record.as_ref().map(|r| &r.sales_lines.replaced);
+        self.sales_lines.iter().filter(|n| is_piece(n) && replaced.is_none_or(|r| !r.contains(*n))).cloned().collect()
+    }
+
+    /// The end of the hour.
+    pub fn end(&self) -> Timestamp {
+        hour_start(self.partition) + SignedDuration::from_hours(1)
+    }
+}
+
+/// The first instant of an event hour.
+pub fn hour_start(hour: EventHour) -> Timestamp {
+    let dt = hour.date.at(hour.hour, 0, 0, 0);
+    jiff::tz::TimeZone::UTC.to_timestamp(dt).expect("an hour of a valid date is a valid instant")
+}
+
+/// An hour to compact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionPlan {
+    pub partition: EventHour,
+    pub generation: u32,
+    /// A digest of the inputs' names: the merged files of two different plans never share a name.
+    pub fingerprint: String,
+    /// The `sales_lines` files to read, in order: the previous generation's merged files, then the new pieces.
+    pub inputs: Vec<String>,
+    /// The record to write once the merged files are in place (fill in `merged` and `compacted_at`).
+    replaced_sales_lines: BTreeSet<String>,
+    replaced_hourly_sales: BTreeSet<String>,
+}
+
+impl CompactionPlan {
+    /// The name of merged file `part` of this plan.
+    pub fn merged_name(&self, part: u32) -> MergedName {
+        MergedName { generation: self.generation, fingerprint: self.fingerprint.clone(), part }
+    }
+
+    /// The commit record, once the merged files (names in the hour's prefix) are written.
+    pub fn record(&self, sales_lines: Vec<String>, hourly_sales: Vec<String>, compacted_at: Timestamp) -> CompactionRecord {
+        CompactionRecord {
+            generation: self.generation,
+            compacted_at: compacted_at.to_string(),
+            sales_lines: DatasetRecord { merged: sales_lines, replaced: self.replaced_sales_lines.clone() },
+            hourly_sales: DatasetRecord { merged: hourly_sales, replaced: self.replaced_hourly_sales.clone() },
+        }
+    }
+}
+
+/// Whether and how to compact an hour at `now`: only once `end + grace <= now`, and only when it has pieces no
+/// record replaces yet. `hourly_sales` pieces are replaced only when the `sales_lines` piece of the same landed
+/// object is an input (the hour is recomputed from `sales_lines`, so a piece listed on one side only stays live).
+pub fn plan_compaction(state: &HourState, now: Timestamp, grace: SignedDuration) -> Option<CompactionPlan> {
+    if state.end() + grace > now {
+        return None;
+    }
+    let new = state.new_pieces();
+    if new.is_empty() {
+        return None;
+    }
+    let previous = state.record.as_ref();
+    let mut inputs: Vec<String> =
+        previous.map(|r| r.sales_lines.merged.iter().filter(|n| state.sales_lines.contains(*n)).cloned().collect()).unwrap_or_default();
+    inputs.extend(new.iter().cloned());
+    let mut replaced_sales_lines = previous.map(|r| r.sales_lines.replaced.clone()).unwrap_or_default();
+    replaced_sales_lines.extend(new.iter().cloned());
+    let mut replaced_hourly_sales = previous.map(|r| r.hourly_sales.replaced.clone()).unwrap_or_default();
+    replaced_hourly_sales.extend(state.hourly_sales.iter().filter(|n| is_piece(n) && new.contains(*n)).cloned());
+    let mut h = DefaultHasher::new();
+    state.partition.hash(&mut h);
+    inputs.hash(&mut h);
+    Some(CompactionPlan {
+        partition: state.partition,
+        generation: previous.map_or(1, |r| r.generation + 1),
+        fingerprint: format!("{:016x}", h.finish()),
+        inputs,
+        replaced_sales_lines,
+        replaced_hourly_sales,
+    })
+}
+
+/// The files to delete in an hour at `now` (dataset, file name): once the record is `delay` old, the pieces
+/// it replaced and merged files it does not list from its own or earlier generations (superseded, or left by a
+/// crashed or concurrent run).
+pub fn plan_cleanup(state: &HourState, now: Timestamp, delay: SignedDuration) -> Vec<(Dataset, String)> {
+    let Some(record) = &state.record else { return Vec::new() };
+    if record.compacted_at().is_none_or(|at| at + delay > now) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for dataset in Dataset::ALL {
+        let r = record.dataset(dataset);
+        for name in state.files(dataset) {
+            let delete = match MergedName::parse(name) {
+                None => r.replaced.contains(name),
+                Some(m) => m.generation <= record.generation && !r.merged.contains(name),
+            };
+            if delete {
+                out.push((dataset, name.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The dates of the rolling window ending on `today`: `days` dates, oldest first.
+pub fn window_dates(today: Date, days: u32) -> Vec<Date> {
+    (0..days.max(1)).rev().map(|back| today - jiff::Span::new().days(i64::from(back))).collect()
+}
+
+/// The manifests of one dataset: one per day of the window (`dt=YYYY-MM-DD.json`) and the rolling
+/// `last-<N>-days.json`, each split at [`crate::manifest::MAX_FILES`]. `hours` are the states of the window's
+/// hours; `existing` the manifest keys already in the bucket under the dataset's manifest prefix.
+pub fn plan_manifests(
+    layout: &Layout,
+    bucket: &str,
+    dataset: Dataset,
+    hours: &[HourState],
+    today: Date,
+    window_days: u32,
+    existing: &[String],
+) -> ManifestPlan {
+    let dates = window_dates(today, window_days);
+    let mut by_date: BTreeMap<Date, Vec<String>> = dates.iter().map(|d| (*d, Vec::new())).collect();
+    let mut sorted: Vec<&HourState> = hours.iter().filter(|h| by_date.contains_key(&h.partition.date)).collect();
+    sorted.sort_by_key(|h| h.partition);
+    for h in sorted {
+        let keys = h.live(dataset).into_iter().map(|name| format!("{}{name}", layout.dataset_hour_prefix(dataset.name(), h.partition)));
+        by_date.get_mut(&h.partition.date).expect("filtered above").extend(keys);
+    }
+    let mut plan = ManifestPlan::default();
+    let mut all = Vec::new();
+    for (date, keys) in &by_date {
+        plan.add(&layout.daily_manifest_key(dataset.name(), *date), bucket, keys, existing);
+        all.extend(keys.iter().cloned());
+    }
+    plan.add(&layout.rolling_manifest_key(dataset.name(), window_days), bucket, &all, existing);
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn hour() -> EventHour {
+        EventHour { date: "2026-11-23".parse().unwrap(), hour: 9 }
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    const GRACE: SignedDuration = SignedDuration::from_mins(15);
+
+    fn state(pieces: &[&str]) -> HourState {
+        let mut s = HourState::new(hour());
+        for p in pieces {
+            s.sales_lines.insert(format!("{p}.csv"));
+            s.hourly_sales.insert(format!("{p}.csv"));
+        }
+        s
+    }
+
+    #[test]
+    fn an_open_hour_is_not_compacted() {
+        let s = state(&["a", "b"]);
+        assert_eq!(plan_compaction(&s, at("2026-11-23T10:14:59Z"), GRACE), None);
+        let plan = plan_compaction(&s, at("2026-11-23T10:15:00Z"), GRACE).unwrap();
+        assert_eq!(plan.generation, 1);
+        assert_eq!(plan.inputs, ["a.csv", "b.csv"]);
+        assert_eq!(plan_compaction(&state(&[]), at("2026-11-24T00:00:00Z"), GRACE), None);
+    }
+
+    #[test]
+    fn a_committed_record_switches_live_files_and_cleanup_waits() {
+        let mut s = state(&["a", "b"]);
+        s.hourly_sales.remove("b.csv"); // written after the listing of sales_lines: stays live
+        s.hourly_sales.insert("c.csv".into()); // its sales_lines piece is not an input: stays live
+        let now = at("2026-11-23T11:00:00Z");
+        let plan = plan_compaction(&s, now, GRACE).unwrap();
+        let m = plan.merged_name(0).file_name();
+        s.sales_lines.insert(m.clone());
+        s.hourly_sales.insert(m.clone());
+        assert_eq!(s.live(Dataset::SalesLines), ["a.csv", "b.csv"], "no record yet: merged files are invisible");
+        s.record = Some(plan.record(vec![m.clone()], vec![m.clone()], now));
+        assert_eq!(s.live(Dataset::SalesLines), [m.clone()]);
+        assert_eq!(s.live(Dataset::HourlySales), [m.clone(), "c.csv".to_string()]);
+        assert_eq!(plan_cleanup(&s, now + GRACE - SignedDuration::from_secs(1), GRACE), vec![]);
+        let cleanup = plan_cleanup(&s, now + GRACE, GRACE);
+        assert_eq!(
+            cleanup,
+            [(Dataset::SalesLines, "a.csv".to_string()), (Dataset::SalesLines, "b.csv".to_string()), (Dataset::HourlySales, "a.csv".to_string())]
+        );
+    }
+
+    #[test]
+    fn late_pieces_start_a_new_generation_from_the_merged_files() {
+        let mut s = state(&["a"]);
+        let now = at("2026-11-23T11:00:00Z");
+        let p1 = plan_compaction(&s, now, GRACE).unwrap();
+        let m1 = p1.merged_name(0).file_name();
+        s.sales_lines.insert(m1.clone());
+        s.record = Some(p1.record(vec![m1.clone()], vec![], now));
+        assert_eq!(plan_compaction(&s, now, GRACE), None, "nothing new");
+        s.sales_lines.insert("late.csv".into());
+        assert_eq!(s.live(Dataset::SalesLines), [m1.clone(), "late.csv".to_string()]);
+        let p2 = plan_compaction(&s, now, GRACE).unwrap();
+        assert_eq!(p2.generation, 2);
+        assert_eq!(p2.inputs, [m1.clone(), "late.csv".to_string()]);
+        assert_ne!(p2.fingerprint, p1.fingerprint);
+        let m2 = p2.merged_name(0).file_name();
+        s.sales_lines.insert(m2.clone());
+        s.record = Some(p2.record(vec![m2.clone()], vec![], now));
+        let cleanup: Vec<String> = plan_cleanup(&s, now + GRACE, GRACE).into_iter().map(|(_, n)| n).collect();
+        assert_eq!(cleanup, [m1, "a.csv".to_string(), "late.csv".to_string()]);
+    }
+
+    #[test]
+    fn manifests_cover_the_window_and_split() {
+        let layout = Layout::default();
+        let today: Date = "2026-11-23".parse().unwrap();
+        let mut hours = Vec::new();
+        for (date, hour, n) in [("2026-11-16", 1, 5), ("2026-11-17", 1, 2), ("2026-11-23", 9, 1200)] {
+            let mut s = HourState::new(EventHour { date: date.parse().unwrap(), hour });
+            s.hourly_sales = (0..n).map(|i| format!("p{i:05}.csv")).collect();
+            hours.push(s);
+        }
+        let plan = plan_manifests(&layout, "b", Dataset::HourlySales, &hours, today, 7, &[]);
+        let keys: Vec<&str> = plan.writes.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "manifests/hourly_sales/dt=2026-11-17.json",
+                "manifests/hourly_sales/dt=2026-11-23.json",
+                "manifests/hourly_sales/dt=2026-11-23.part-2.json",
+                "manifests/hourly_sales/last-7-days.json",
+                "manifests/hourly_sales/last-7-days.part-2.json",
+            ]
+        );
+        for (_, m) in &plan.writes {
+            m.validate(|_| 0).unwrap();
+        }
+        assert_eq!(plan.splits.len(), 2);
+        assert_eq!(window_dates(today, 7)[0].to_string(), "2026-11-17");
+    }
+
+    /// A model bucket: each file holds a set of line ids. Pieces arrive (some repeating lines), and compaction
+    /// runs step by step; after every single step, every manifest's live files hold each line at most once,
+    /// and together all the lines that arrived.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Arrive(Vec<u8>),
+        Compact { crash_after_merged: bool },
+        Cleanup,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => proptest::collection::vec(0u8..40, 0..6).prop_map(Op::Arrive),
+            2 => any::<bool>().prop_map(|c| Op::Compact { crash_after_merged: c }),
+            1 => Just(Op::Cleanup),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_step_shows_a_line_twice_or_loses_one(ops in proptest::collection::vec(op(), 1..25)) {
+            let mut s = HourState::new(hour());
+            let mut content: BTreeMap<String, BTreeSet<u8>> = BTreeMap::new();
+            let mut arrived: BTreeSet<u8> = BTreeSet::new();
+            let mut now = at("2026-11-23T11:00:00Z");
+            let check = |s: &HourState, content: &BTreeMap<String, BTreeSet<u8>>, arrived: &BTreeSet<u8>| -> Result<(), TestCaseError> {
+                for dataset in Dataset::ALL {
+                    let mut seen = BTreeSet::new();
+                    for name in s.live(dataset) {
+                        let lines = &content[&name];
+                        for l in lines {
+                            prop_assert!(seen.insert(*l), "line {} twice in {:?} live {:?}", l, dataset, s.live(dataset));
+                        }
+                    }
+                    prop_assert_eq!(&seen, arrived, "{:?}", dataset);
+                }
+                Ok(())
+            };
+            for (i, op) in ops.into_iter().enumerate() {
+                now += SignedDuration::from_mins(10);
+                match op {
+                    Op::Arrive(lines) => {
+                        let name = format!("piece{i:03}.csv");
+                        let lines: BTreeSet<u8> = lines.into_iter().collect();
+                        arrived.extend(lines.iter().copied());
+                        content.insert(name.clone(), lines);
+                        s.sales_lines.insert(name.clone());
+                        check(&s, &content, &arrived)?; // sales_lines written, hourly not yet
+                        s.hourly_sales.insert(name);
+                    }
+                    Op::Compact { crash_after_merged } => {
+                        let Some(plan) = plan_compaction(&s, now, GRACE) else { continue };
+                        let merged: BTreeSet<u8> = plan.inputs.iter().flat_map(|n| content[n].iter().copied()).collect();
+                        let name = plan.merged_name(0).file_name();
+                        content.insert(name.clone(), merged);
+                        s.sales_lines.insert(name.clone());
+                        check(&s, &content, &arrived)?;
+                        s.hourly_sales.insert(name.clone());
+                        check(&s, &content, &arrived)?;
+                        if crash_after_merged {
+                            continue;
+                        }
+                        s.record = Some(plan.record(vec![name.clone()], vec![name], now));
+                    }
+                    Op::Cleanup => {
+                        for (dataset, name) in plan_cleanup(&s, now, GRACE) {
+                            s.files_mut(dataset).remove(&name);
+                            check(&s, &content, &arrived)?;
+                        }
+                    }
+                }
+                check(&s, &content, &arrived)?;
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! `hourly_sales`: one row per UTC hour × store × category (× currency, one per store in practice), the small,
+//! additive dataset the dashboards are built on (hourly sales, category tree map, geo map, sales by manager,
+//! turnover per category vs the same day last week). Columns, in this order in every file:
+//!
+//! | column | content |
+//! |---|---|
+//! | `hour_start_utc` | the UTC hour the lines fall in, `YYYY-MM-DD HH:00:00` (part of the key) |
+//! | `date`, `hour`, `weekday` | that hour in store-local time (what the dashboards group by) |
+//! | `store_id` | key |
+//! | `city`, `region`, `latitude`, `longitude`, `manager` | the store's reference data |
+//! | `category`, `currency` | key |
+//! | `turnover` | exact sum of `line_total` (returns count negative) |
+//! | `lines` | number of receipt lines |
+//! | `receipts` | number of distinct receipts with at least one line in the group |
+//! | `returns` | number of return lines (negative quantity) |
+//!
+//! `turnover`, `lines` and `returns` add up across files; `receipts` does only when no receipt is split across
+//! files, which is why compaction recomputes the hour from the de-duplicated `sales_lines`.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+
+use super::cell::{neutralize, restore};
+use super::sales_lines::SalesLine;
+use super::{RowError, format_utc_second, parse_utc_second};
+use crate::decimal::parse_decimal;
+
+/// The columns of `hourly_sales`, in file order.
+pub const COLUMNS: [&str; 16] = [
+    "hour_start_utc",
+    "date",
+    "hour",
+    "weekday",
+    "store_id",
+    "city",
+    "region",
+    "latitude",
+    "longitude",
+    "manager",
+    "category",
+    "currency",
+    "turnover",
+    "lines",
+    "receipts",
+    "returns",
+];
+
+/// The grouping key of a row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HourlyKey {
+    pub hour_start_utc: Timestamp,
+    pub store_id: String,
+    pub category: String,
+    pub currency: Option<String>,
+}
+
+/// One `hourly_sales` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourlyRow {
+    pub key: HourlyKey,
+    pub date: Date,
+    pub hour: i8,
+    pub weekday: String,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub latitude: Option<Decimal>,
+    pub longitude: Option<Decimal>,
+    pub manager: Option<String>,
+    pub turnover: Decimal,
+    pub lines: u64,
+    pub receipts: u64,
+    pub returns: u64,
+}
+
+/// The start of the UTC hour an instant falls in.
+pub fn hour_start(ts: Timestamp) -> Timestamp {
+    let s = ts.as_second();
+    Timestamp::from_second(s - s.rem_euclid(3600)).expect("an hour start of a valid timestamp is valid")
+}
+
+impl HourlyRow {
+    /// The CSV cells, in [`COLUMNS`] order.
+    pub fn cells(&self) -> [Cow<'_, str>; 16] {
+        fn opt_text(s: &Option<String>) -> Cow<'_, str> {
+            s.as_deref().map(neutralize).unwrap_or(Cow::Borrowed(""))
+        }
+        let opt_num = |d: Option<Decimal>| d.map(|d| Cow::Owned(d.to_string())).unwrap_or(Cow::Borrowed(""));
+        [
+            Cow::Owned(format_utc_second(self.key.hour_start_utc)),
+            Cow::Owned(self.date.to_string()),
+            Cow::Owned(self.hour.to_string()),
+            neutralize(&self.weekday),
+            neutralize(&self.key.store_id),
+            opt_text(&self.city),
+            opt_text(&self.region),
+            opt_num(self.latitude),
+            opt_num(self.longitude),
+            opt_text(&self.manager),
+            neutralize(&self.key.category),
+            opt_text(&self.key.currency),
+            Cow::Owned(self.turnover.to_string()),
+            Cow::Owned(self.lines.to_string()),
+            Cow::Owned(self.receipts.to_string()),
+            Cow::Owned(self.returns.to_string()),
+        ]
+    }
+
+    /// Reads a row back (the inverse of [`HourlyRow::cells`]).
+    pub fn from_row(row: &csv::StringRecord) -> Result<HourlyRow, RowError> {
+        if row.len() != COLUMNS.len() {
+            return Err(RowError::new("", format!("expected {} columns, found {}", COLUMNS.len(), row.len())));
+        }
+        let cell = |i: usize| row.get(i).unwrap_or_default();
+        let text = |i: usize| restore(cell(i)).to_string();
+        let opt_text = |i: usize| (!cell(i).is_empty()).then(|| text(i));
+        let num = |i: usize| parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"));
+        let opt_num = |i: usize| if cell(i).is_empty() { Ok(None) } else { num(i).map(Some) };
+        let count = |i: usize| cell(i).parse::<u64>().map_err(|_| RowError::new(COLUMNS[i], "expected a count"));
+        Ok(HourlyRow {
+            key: HourlyKey {
+                hour_start_utc: parse_utc_second(cell(0))
+                    .ok_or_else(|| RowError::new(COLUMNS[0], "expected YYYY-MM-DD HH:MM:SS"))?,
+                store_id: text(4),
+                category: text(10),
+                currency: opt_text(11),
+            },
+            date: cell(1).parse().map_err(|_| RowError::new(COLUMNS[1], "expected YYYY-MM-DD"))?,
+            hour: cell(2).parse().map_err(|_| RowError::new(COLUMNS[2], "expected an hour"))?,
+            weekday: text(3),
+            city: opt_text(5),
+            region: opt_text(6),
+            latitude: opt_num(7)?,
+            longitude: opt_num(8)?,
+            manager: opt_text(9),
+            turnover: num(12)?,
+            lines: count(13)?,
+            receipts: count(14)?,
+            returns: count(15)?,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Group {
+    row: HourlyRow,
+    receipts: HashSet<u64>,
+}
+
+/// Sums lines into `hourly_sales` rows. Feed it de-duplicated lines; rows come out sorted by key, so the same
+/// lines always give the same file.
+#[derive(Debug, Default)]
+pub struct HourlyAggregator {
+    groups: BTreeMap<HourlyKey, Group>,
+}
+
+impl HourlyAggregator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, line: &SalesLine) {
+        let key = HourlyKey {
+            hour_start_utc: hour_start(line.emitted_at),
+            store_id: line.store_id.clone(),
+            category: line.category.clone(),
+            currency: line.currency.clone(),
+        };
+        let group = self.groups.entry(key).or_insert_with_key(|key| Group {
+            row: HourlyRow {
+                key: key.clone(),
+                date: line.date,
+                hour: line.hour,
+                weekday: line.weekday.clone(),
+                city: line.city.clone(),
+                region: line.region.clone(),
+                latitude: line.latitude,
+                longitude: line.longitude,
+                manager: line.manager.clone(),
+                turnover: Decimal::ZERO,
+                lines: 0,
+                receipts: 0,
+                returns: 0,
+            },
+            receipts: HashSet::new(),
+        });
+        group.row.turnover += line.line_total;
+        group.row.lines += 1;
+        group.row.returns += u64::from(line.is_return());
+        let mut h = DefaultHasher::new();
+        line.receipt_id.hash(&mut h);
+        group.receipts.insert(h.finish());
+    }
+
+    /// Number of groups so far.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The rows, sorted by key.
+    pub fn into_rows(self) -> Vec<HourlyRow> {
+        self.groups
+            .into_values()
+            .map(|g| HourlyRow { receipts: g.receipts.len() as u64, ..g.row })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datasets::sales_lines::tests::{arb_line, record};
+    use crate::datasets::{CsvWriter, read_rows};
+    use proptest::prelude::*;
+
+    #[test]
+    fn lines_sum_per_hour_store_and_category() {
+        let mut agg = HourlyAggregator::new();
+        for (rid, no, q, total) in [("R1", 0, "2", "5.00"), ("R1", 1, "-1", "-2.50"), ("R2", 0, "1", "2.50")] {
+            agg.add(&SalesLine::from_record(&record(rid, no, "Baguette", q, total)).unwrap());
+        }
+        let rows = agg.into_rows();
+        assert_eq!(rows.len(), 1);
+        let cells: Vec<String> = rows[0].cells().iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            cells,
+            [
+                "2026-11-23 08:00:00", "2026-11-23", "9", "Monday", "S00042", "Lyon", "Auvergne-Rhône-Alpes", "45.7300",
+                "4.8585", "Chloé Girard", "Bakery", "EUR", "5.00", "3", "2", "1"
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn sums_are_preserved_and_rows_round_trip(lines in proptest::collection::vec(arb_line(), 0..40)) {
+            let mut agg = HourlyAggregator::new();
+            for l in &lines {
+                agg.add(l);
+            }
+            let rows = agg.into_rows();
+            let turnover: Decimal = rows.iter().map(|r| r.turnover).sum();
+            prop_assert_eq!(turnover, lines.iter().map(|l| l.line_total).sum::<Decimal>());
+            prop_assert_eq!(rows.iter().map(|r| r.lines).sum::<u64>(), lines.len() as u64);
+            prop_assert_eq!(rows.iter().map(|r| r.returns).sum::<u64>(), lines.iter().filter(|l| l.is_return()).count() as u64);
+            let distinct: HashSet<_> = lines.iter().map(|l| (hour_start(l.emitted_at), &l.store_id, &l.category, &l.currency, &l.receipt_id)).collect();
+            prop_assert_eq!(rows.iter().map(|r| r.receipts).sum::<u64>(), distinct.len() as u64);
+
+            let mut w = CsvWriter::new(Vec::new(), &COLUMNS).unwrap();
+            for r in &rows {
+                w.write_row(r.cells().iter().map(|c| c.as_bytes())).unwrap();
+            }
+            let bytes = w.finish().unwrap();
+            let back: Vec<HourlyRow> = read_rows(&bytes[..], &COLUMNS).unwrap().map(|r| HourlyRow::from_row(&r.unwrap()).unwrap()).collect();
+            prop_assert_eq!(back, rows);
+        }
+    }
+}

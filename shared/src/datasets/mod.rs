@@ -1,0 +1,169 @@
+//! The CSV datasets QuickSight imports: [`sales_lines`] (one row per receipt line) and [`hourly_sales`] (one row
+//! per UTC hour × store × category). Every file of a dataset has a header row and the same columns in the same
+//! order; files are RFC 4180 (written by the `csv` crate, CRLF line ends, quotes only where needed), UTF-8
+//! without BOM; decimals keep exactly their digits; text cells a spreadsheet would run as a formula are
+//! neutralized ([`cell`]).
+
+pub mod cell;
+pub mod hourly_sales;
+pub mod sales_lines;
+
+use std::io::{Read, Write};
+
+use jiff::Timestamp;
+
+/// The datasets, by name: the name is the folder under `datasets/` and `manifests/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dataset {
+    SalesLines,
+    HourlySales,
+}
+
+impl Dataset {
+    pub const ALL: [Dataset; 2] = [Dataset::SalesLines, Dataset::HourlySales];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dataset::SalesLines => "sales_lines",
+            Dataset::HourlySales => "hourly_sales",
+        }
+    }
+
+    /// The header row, in file order.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Dataset::SalesLines => &sales_lines::COLUMNS,
+            Dataset::HourlySales => &hourly_sales::COLUMNS,
+        }
+    }
+}
+
+impl std::fmt::Display for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A CSV row that does not read back as a dataset row: which column and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("column {column}: {message}")]
+pub struct RowError {
+    pub column: String,
+    pub message: String,
+}
+
+impl RowError {
+    pub fn new(column: impl Into<String>, message: impl Into<String>) -> Self {
+        RowError { column: column.into(), message: message.into() }
+    }
+}
+
+/// A dataset file being written: the header goes first, then rows; counts rows and bytes.
+pub struct CsvWriter<W: Write> {
+    inner: csv::Writer<Counting<W>>,
+    rows: u64,
+}
+
+impl<W: Write> CsvWriter<W> {
+    /// Starts a file with its header row.
+    pub fn new(out: W, columns: &[&str]) -> csv::Result<Self> {
+        let mut inner = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::CRLF)
+            .quote_style(csv::QuoteStyle::Necessary)
+            .from_writer(Counting { inner: out, bytes: 0 });
+        inner.write_record(columns)?;
+        Ok(CsvWriter { inner, rows: 0 })
+    }
+
+    pub fn write_row<I, T>(&mut self, cells: I) -> csv::Result<()>
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.rows += 1;
+        self.inner.write_record(cells)
+    }
+
+    /// Data rows written so far (the header is not counted).
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes written so far, header included (buffered bytes included once flushed; exact after `finish`).
+    pub fn bytes_flushed(&self) -> u64 {
+        self.inner.get_ref().bytes
+    }
+
+    /// Flushes and gives back the output.
+    pub fn finish(self) -> std::io::Result<W> {
+        self.inner.into_inner().map(|c| c.inner).map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
+
+struct Counting<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads a dataset file: checks the header is exactly `columns`, then yields the data rows.
+pub fn read_rows<R: Read>(
+    input: R,
+    columns: &[&str],
+) -> Result<csv::StringRecordsIntoIter<R>, RowError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(input);
+    let header = reader.headers().map_err(|e| RowError::new("", format!("unreadable header: {e}")))?;
+    if header.iter().ne(columns.iter().copied()) {
+        return Err(RowError::new("", format!("unexpected header {:?}, expected {columns:?}", header.iter().collect::<Vec<_>>())));
+    }
+    Ok(reader.into_records())
+}
+
+/// `2026-11-23 08:29:54`: an instant in UTC to the second, a format QuickSight parses as a date.
+pub fn format_utc_second(ts: Timestamp) -> String {
+    ts.strftime("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// The inverse of [`format_utc_second`].
+pub fn parse_utc_second(text: &str) -> Option<Timestamp> {
+    let dt = jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S", text).ok()?.to_datetime().ok()?;
+    jiff::tz::TimeZone::UTC.to_timestamp(dt).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_have_a_header_crlf_and_no_bom() {
+        let mut w = CsvWriter::new(Vec::new(), &["a", "b"]).unwrap();
+        w.write_row(["x,y", "say \"hi\"\nthere"]).unwrap();
+        assert_eq!(w.rows(), 1);
+        let bytes = w.finish().unwrap();
+        assert_eq!(String::from_utf8(bytes).unwrap(), "a,b\r\n\"x,y\",\"say \"\"hi\"\"\nthere\"\r\n");
+    }
+
+    #[test]
+    fn a_wrong_header_is_refused() {
+        assert!(read_rows(&b"a,c\r\n1,2\r\n"[..], &["a", "b"]).is_err());
+        assert_eq!(read_rows(&b"a,b\r\n1,2\r\n"[..], &["a", "b"]).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn utc_seconds_round_trip() {
+        let ts: Timestamp = "2026-11-23T09:15:02+01:00".parse().unwrap();
+        assert_eq!(format_utc_second(ts), "2026-11-23 08:15:02");
+        assert_eq!(parse_utc_second("2026-11-23 08:15:02"), Some(ts));
+        assert_eq!(parse_utc_second("2026-11-23T08:15:02"), None);
+    }
+}

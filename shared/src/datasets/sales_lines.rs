@@ -1,0 +1,517 @@
+//! `sales_lines`: one CSV row per receipt line, flat and enriched, read from the landed NDJSON records the
+//! sample pipeline (`pipelines/sales.yaml`) produces. Columns, in this order in every file:
+//!
+//! | column | content |
+//! |---|---|
+//! | `receipt_id` | text |
+//! | `line_no` | integer, 0-based position of the line in its receipt |
+//! | `store_id` | text |
+//! | `emitted_at` | the receipt's instant in UTC, `YYYY-MM-DD HH:MM:SS` (kept to the second) |
+//! | `date`, `hour`, `weekday` | the store-local date, hour (0-23) and weekday name |
+//! | `category`, `sku`, `name` | text |
+//! | `quantity`, `unit_price`, `discount`, `line_total` | exact decimals; `discount` empty when none; a return has a negative quantity |
+//! | `currency` | ISO 4217 code, empty when absent |
+//! | `is_return`, `has_loyalty_card` | `1` or `0` (QuickSight sums them as integers) |
+//! | `city`, `region`, `latitude`, `longitude`, `manager` | the store's reference data, empty when absent |
+//!
+//! Text cells go through [`super::cell::neutralize`]; numbers are written with exactly their digits.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use super::cell::{neutralize, restore};
+use super::{RowError, format_utc_second, parse_utc_second};
+use crate::decimal::{decimal_from_value, describe, parse_decimal};
+use crate::error::{FieldError, RecordError};
+
+/// The columns of `sales_lines`, in file order.
+pub const COLUMNS: [&str; 22] = [
+    "receipt_id",
+    "line_no",
+    "store_id",
+    "emitted_at",
+    "date",
+    "hour",
+    "weekday",
+    "category",
+    "sku",
+    "name",
+    "quantity",
+    "unit_price",
+    "discount",
+    "line_total",
+    "currency",
+    "is_return",
+    "has_loyalty_card",
+    "city",
+    "region",
+    "latitude",
+    "longitude",
+    "manager",
+];
+
+/// One receipt line as exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesLine {
+    pub receipt_id: String,
+    pub line_no: u32,
+    pub store_id: String,
+    /// Truncated to the second.
+    pub emitted_at: Timestamp,
+    /// Store-local date, hour and weekday.
+    pub date: Date,
+    pub hour: i8,
+    pub weekday: String,
+    pub category: String,
+    pub sku: String,
+    pub name: String,
+    /// Negative for a return.
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub discount: Option<Decimal>,
+    pub line_total: Decimal,
+    pub currency: Option<String>,
+    pub has_loyalty_card: bool,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub latitude: Option<Decimal>,
+    pub longitude: Option<Decimal>,
+    pub manager: Option<String>,
+}
+
+/// Reads fields of a record, collecting every error so one message names all of them.
+struct Fields<'a> {
+    record: &'a serde_json::Map<String, Value>,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    fn fail(&mut self, field: &str, message: impl Into<String>) {
+        self.errors.push(FieldError { path: field.to_string(), message: message.into() });
+    }
+
+    fn present(&self, field: &str) -> Option<&'a Value> {
+        self.record.get(field).filter(|v| !v.is_null())
+    }
+
+    fn text(&mut self, field: &str) -> String {
+        match self.optional_text(field) {
+            Some(s) => s,
+            None => {
+                if self.present(field).is_none() {
+                    self.fail(field, "missing");
+                }
+                String::new()
+            }
+        }
+    }
+
+    fn optional_text(&mut self, field: &str) -> Option<String> {
+        match self.present(field)? {
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.fail(field, format!("expected text, found {}", describe(other)));
+                None
+            }
+        }
+    }
+
+    fn decimal(&mut self, field: &str) -> Decimal {
+        match self.present(field) {
+            None => {
+                self.fail(field, "missing");
+                Decimal::ZERO
+            }
+            Some(_) => self.optional_decimal(field).unwrap_or_default(),
+        }
+    }
+
+    fn optional_decimal(&mut self, field: &str) -> Option<Decimal> {
+        let value = self.present(field)?;
+        match decimal_from_value(value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.fail(field, e);
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, field: &str, range: std::ops::RangeInclusive<i64>) -> i64 {
+        match self.present(field) {
+            None => self.fail(field, "missing"),
+            Some(Value::Number(n)) => match n.as_i64().filter(|i| range.contains(i)) {
+                Some(i) => return i,
+                None => self.fail(field, format!("expected an integer in {range:?}, found {n}")),
+            },
+            Some(other) => self.fail(field, format!("expected an integer, found {}", describe(other))),
+        }
+        0
+    }
+}
+
+impl SalesLine {
+    /// Reads one landed record. Required: `receipt_id`, `line_no`, `store_id`, `emitted_at` (RFC 3339 with an
+    /// offset), `date`, `hour`, `weekday`, `category`, `sku`, `name`, `quantity`, `unit_price`. `line_total`
+    /// defaults to quantity × unit_price − discount; the store fields, `currency`, `discount` and `loyalty_card`
+    /// are optional. Every bad field is named in the error.
+    pub fn from_record(record: &Value) -> Result<SalesLine, RecordError> {
+        let Value::Object(map) = record else {
+            return Err(RecordError::field("", format!("expected an object, found {}", describe(record))));
+        };
+        let mut f = Fields { record: map, errors: Vec::new() };
+        let receipt_id = f.text("receipt_id");
+        let line_no = f.integer("line_no", 0..=i64::from(u32::MAX)) as u32;
+        let store_id = f.text("store_id");
+        let emitted_text = f.text("emitted_at");
+        let emitted_at = match crate::receipt::parse_instant(&emitted_text) {
+            Ok(ts) => truncate_to_second(ts),
+            Err(e) => {
+                if !emitted_text.is_empty() {
+                    f.fail("emitted_at", e);
+                }
+                Timestamp::UNIX_EPOCH
+            }
+        };
+        let date_text = f.text("date");
+        let date = date_text.parse::<Date>().unwrap_or_else(|_| {
+            if !date_text.is_empty() {
+                f.fail("date", format!("expected YYYY-MM-DD, found {date_text:?}"));
+            }
+            Date::default()
+        });
+        let hour = f.integer("hour", 0..=23) as i8;
+        let weekday = f.text("weekday");
+        let category = f.text("category");
+        let sku = f.text("sku");
+        let name = f.text("name");
+        let quantity = f.decimal("quantity");
+        let unit_price = f.decimal("unit_price");
+        let discount = f.optional_decimal("discount");
+        let line_total = f
+            .optional_decimal("line_total")
+            .unwrap_or_else(|| quantity * unit_price - discount.unwrap_or_default());
+        let currency = f.optional_text("currency");
+        let has_loyalty_card = match f.present("loyalty_card") {
+            None => false,
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(_) => true,
+        };
+        let city = f.optional_text("city");
+        let region = f.optional_text("region");
+        let latitude = f.optional_decimal("latitude");
+        let longitude = f.optional_decimal("longitude");
+        let manager = f.optional_text("manager");
+        if !f.errors.is_empty() {
+            return Err(RecordError::InvalidFields(f.errors));
+        }
+        Ok(SalesLine {
+            receipt_id,
+            line_no,
+            store_id,
+            emitted_at,
+            date,
+            hour,
+            weekday,
+            category,
+            sku,
+            name,
+            quantity,
+            unit_price,
+            discount,
+            line_total,
+            currency,
+            has_loyalty_card,
+            city,
+            region,
+            latitude,
+            longitude,
+            manager,
+        })
+    }
+
+    /// A return line: negative quantity.
+    pub fn is_return(&self) -> bool {
+        self.quantity.is_sign_negative() && !self.quantity.is_zero()
+    }
+
+    /// The line's identity for de-duplication.
+    pub fn key(&self) -> LineKey {
+        LineKey::of(&self.receipt_id, self.line_no)
+    }
+
+    /// The CSV cells, in [`COLUMNS`] order.
+    pub fn cells(&self) -> [Cow<'_, str>; 22] {
+        fn text(s: &str) -> Cow<'_, str> {
+            neutralize(s)
+        }
+        fn opt_text(s: &Option<String>) -> Cow<'_, str> {
+            s.as_deref().map(neutralize).unwrap_or(Cow::Borrowed(""))
+        }
+        fn num(d: Decimal) -> Cow<'static, str> {
+            Cow::Owned(d.to_string())
+        }
+        fn opt_num(d: Option<Decimal>) -> Cow<'static, str> {
+            d.map(num).unwrap_or(Cow::Borrowed(""))
+        }
+        fn flag(b: bool) -> Cow<'static, str> {
+            Cow::Borrowed(if b { "1" } else { "0" })
+        }
+        [
+            text(&self.receipt_id),
+            Cow::Owned(self.line_no.to_string()),
+            text(&self.store_id),
+            Cow::Owned(format_utc_second(self.emitted_at)),
+            Cow::Owned(self.date.to_string()),
+            Cow::Owned(self.hour.to_string()),
+            text(&self.weekday),
+            text(&self.category),
+            text(&self.sku),
+            text(&self.name),
+            num(self.quantity),
+            num(self.unit_price),
+            opt_num(self.discount),
+            num(self.line_total),
+            opt_text(&self.currency),
+            flag(self.is_return()),
+            flag(self.has_loyalty_card),
+            opt_text(&self.city),
+            opt_text(&self.region),
+            opt_num(self.latitude),
+            opt_num(self.longitude),
+            opt_text(&self.manager),
+        ]
+    }
+
+    /// Reads a row back (the inverse of [`SalesLine::cells`]); the error names the column.
+    pub fn from_row(row: &csv::StringRecord) -> Result<SalesLine, RowError> {
+        if row.len() != COLUMNS.len() {
+            return Err(RowError::new("", format!("expected {} columns, found {}", COLUMNS.len(), row.len())));
+        }
+        let cell = |i: usize| row.get(i).unwrap_or_default();
+        let text = |i: usize| restore(cell(i)).to_string();
+        let opt_text = |i: usize| (!cell(i).is_empty()).then(|| text(i));
+        let num = |i: usize| parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"));
+        let opt_num = |i: usize| if cell(i).is_empty() { Ok(None) } else { num(i).map(Some) };
+        let int = |i: usize| cell(i).parse::<i64>().map_err(|_| RowError::new(COLUMNS[i], "expected an integer"));
+        let flag = |i: usize| match cell(i) {
+            "1" => Ok(true),
+            "0" => Ok(false),
+            _ => Err(RowError::new(COLUMNS[i], "expected 1 or 0")),
+        };
+        let line = SalesLine {
+            receipt_id: text(0),
+            line_no: u32::try_from(int(1)?).map_err(|_| RowError::new(COLUMNS[1], "out of range"))?,
+            store_id: text(2),
+            emitted_at: parse_utc_second(cell(3)).ok_or_else(|| RowError::new(COLUMNS[3], "expected YYYY-MM-DD HH:MM:SS"))?,
+            date: cell(4).parse().map_err(|_| RowError::new(COLUMNS[4], "expected YYYY-MM-DD"))?,
+            hour: i8::try_from(int(5)?).map_err(|_| RowError::new(COLUMNS[5], "out of range"))?,
+            weekday: text(6),
+            category: text(7),
+            sku: text(8),
+            name: text(9),
+            quantity: num(10)?,
+            unit_price: num(11)?,
+            discount: opt_num(12)?,
+            line_total: num(13)?,
+            currency: opt_text(14),
+            has_loyalty_card: flag(16)?,
+            city: opt_text(17),
+            region: opt_text(18),
+            latitude: opt_num(19)?,
+            longitude: opt_num(20)?,
+            manager: opt_text(21),
+        };
+        if flag(15)? != line.is_return() {
+            return Err(RowError::new(COLUMNS[15], "disagrees with the sign of quantity"));
+        }
+        Ok(line)
+    }
+}
+
+fn truncate_to_second(ts: Timestamp) -> Timestamp {
+    Timestamp::from_second(ts.as_second()).expect("a valid timestamp's seconds are in range")
+}
+
+/// The identity of a receipt line: a 128-bit digest of (receipt_id, line_no). Compaction keeps hundreds of
+/// millions of them in memory, so they are digests, not strings; two SipHash passes with different domain
+/// bytes make a collision (which would drop a distinct line) vanishingly unlikely (~n²/2¹²⁹).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LineKey(u128);
+
+impl LineKey {
+    pub fn of(receipt_id: &str, line_no: u32) -> LineKey {
+        let half = |domain: u8| {
+            let mut h = DefaultHasher::new();
+            domain.hash(&mut h);
+            receipt_id.hash(&mut h);
+            line_no.hash(&mut h);
+            h.finish()
+        };
+        LineKey((u128::from(half(1)) << 64) | u128::from(half(2)))
+    }
+}
+
+/// Drops repeated lines (same receipt_id and line_no): the first one seen is kept.
+#[derive(Debug, Default)]
+pub struct Deduper {
+    seen: HashSet<LineKey>,
+    dropped: u64,
+}
+
+impl Deduper {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `true` the first time a line's key is seen; `false` (and counted) for a repeat.
+    pub fn first_time(&mut self, line: &SalesLine) -> bool {
+        let new = self.seen.insert(line.key());
+        if !new {
+            self.dropped += 1;
+        }
+        new
+    }
+
+    /// How many repeats were dropped.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// How many distinct lines were kept.
+    pub fn kept(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::datasets::{CsvWriter, read_rows};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    pub(crate) fn record(receipt: &str, line_no: u32, name: &str, quantity: &str, line_total: &str) -> Value {
+        let mut v = json!({
+            "receipt_id": receipt, "store_id": "S00042", "emitted_at": "2026-11-23T09:29:54.940+01:00",
+            "loyalty_card": "LC0000000001", "currency": "EUR", "line_no": line_no, "sku": "SKU-000001",
+            "ean": "3000000000001", "name": name, "category": "Bakery", "unit": "pce", "vat_rate": 5.5,
+            "date": "2026-11-23", "hour": 9, "weekday": "Monday", "city": "Lyon", "region": "Auvergne-Rhône-Alpes",
+            "latitude": "45.7300", "longitude": "4.8585", "manager": "Chloé Girard"
+        });
+        let map = v.as_object_mut().unwrap();
+        map.insert("quantity".into(), serde_json::from_str(quantity).unwrap());
+        map.insert("unit_price".into(), serde_json::from_str("2.50").unwrap());
+        map.insert("line_total".into(), serde_json::from_str(line_total).unwrap());
+        v
+    }
+
+    #[test]
+    fn a_landed_record_becomes_a_row_with_documented_cells() {
+        let line = SalesLine::from_record(&record("S00042-1", 3, "=cmd|' /C calc'!A0", "-2", "-5.00")).unwrap();
+        let cells: Vec<String> = line.cells().iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            cells,
+            [
+                "S00042-1", "3", "S00042", "2026-11-23 08:29:54", "2026-11-23", "9", "Monday", "Bakery", "SKU-000001",
+                "'=cmd|' /C calc'!A0", "-2", "2.50", "", "-5.00", "EUR", "1", "1", "Lyon", "Auvergne-Rhône-Alpes",
+                "45.7300", "4.8585", "Chloé Girard"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_and_wrong_fields_are_all_named() {
+        let mut r = record("R", 0, "x", "1", "2.50");
+        let map = r.as_object_mut().unwrap();
+        map.remove("sku");
+        map.insert("hour".into(), json!(24));
+        map.insert("quantity".into(), json!("abc"));
+        map.insert("emitted_at".into(), json!("2026-11-23 09:00"));
+        let err = SalesLine::from_record(&r).unwrap_err().to_string();
+        for field in ["sku: missing", "hour: expected an integer", "quantity: expected a decimal", "emitted_at: expected"] {
+            assert!(err.contains(field), "{err}");
+        }
+    }
+
+    #[test]
+    fn line_total_defaults_to_the_exact_product() {
+        let mut r = record("R", 0, "x", "0.333", "0");
+        let map = r.as_object_mut().unwrap();
+        map.remove("line_total");
+        map.insert("discount".into(), serde_json::from_str("0.10").unwrap());
+        assert_eq!(SalesLine::from_record(&r).unwrap().line_total.to_string(), "0.73250");
+    }
+
+    #[test]
+    fn deduper_keeps_the_first_of_each_key() {
+        let mut d = Deduper::new();
+        let a = SalesLine::from_record(&record("R1", 0, "a", "1", "2.50")).unwrap();
+        let b = SalesLine::from_record(&record("R1", 1, "b", "1", "2.50")).unwrap();
+        let c = SalesLine::from_record(&record("R2", 0, "c", "1", "2.50")).unwrap();
+        let kept: Vec<bool> = [&a, &b, &a, &c, &b].iter().map(|l| d.first_time(l)).collect();
+        assert_eq!(kept, [true, true, false, true, false]);
+        assert_eq!((d.kept(), d.dropped()), (3, 2));
+    }
+
+    /// An arbitrary exported line, with hostile text.
+    pub(crate) fn arb_line() -> impl Strategy<Value = SalesLine> {
+        let text = prop_oneof![
+            "\\PC{0,12}",
+            "[=+\\-@'\t\r][a-z,\"\n ]{0,8}",
+            Just("Crème \"brûlée\", 6×1,5L\nbio".to_string()),
+        ];
+        let dec = (any::<i64>(), 0u32..6).prop_map(|(m, s)| Decimal::new(m % 10_000_000_000, s));
+        (
+            ("[A-Z0-9-]{1,20}", any::<u32>(), text.clone(), 1_700_000_000i64..2_000_000_000),
+            (text.clone(), text.clone(), text.clone(), dec.clone(), dec.clone(), proptest::option::of(dec.clone())),
+            (dec.clone(), proptest::option::of("[A-Z]{3}"), any::<bool>(), proptest::option::of(text.clone())),
+            (proptest::option::of(dec.clone()), proptest::option::of(dec), proptest::option::of(text)),
+        )
+            .prop_map(|((rid, line_no, store, secs), (category, sku, name, q, p, disc), (total, cur, loyal, city), (lat, lon, manager))| {
+                SalesLine {
+                    receipt_id: rid,
+                    line_no,
+                    store_id: store,
+                    emitted_at: Timestamp::from_second(secs).unwrap(),
+                    date: "2026-11-23".parse().unwrap(),
+                    hour: (secs % 24) as i8,
+                    weekday: "Monday".into(),
+                    category,
+                    sku,
+                    name,
+                    quantity: q,
+                    unit_price: p,
+                    discount: disc,
+                    line_total: total,
+                    currency: cur,
+                    has_loyalty_card: loyal,
+                    city: city.filter(|c| !c.is_empty()),
+                    region: None,
+                    latitude: lat,
+                    longitude: lon,
+                    manager: manager.filter(|m| !m.is_empty()),
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn rows_round_trip_through_csv(lines in proptest::collection::vec(arb_line(), 0..20)) {
+            let mut w = CsvWriter::new(Vec::new(), &COLUMNS).unwrap();
+            for l in &lines {
+                w.write_row(l.cells().iter().map(|c| c.as_bytes())).unwrap();
+            }
+            let bytes = w.finish().unwrap();
+            let back: Vec<SalesLine> =
+                read_rows(&bytes[..], &COLUMNS).unwrap().map(|r| SalesLine::from_row(&r.unwrap()).unwrap()).collect();
+            prop_assert_eq!(back, lines);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Repository-level tests live in `tests/*.rs` beside this file; this library is empty on purpose.
