@@ -1,0 +1,88 @@
+//! The object store both salesflow functions write through: a small async trait ([`ObjectStore`]) with an S3
+//! implementation ([`S3Store`]), a local-directory one laid out like buckets ([`LocalStore`], `DIR/<bucket>/<key>`)
+//! and [`AnyStore`], the one a command line picks at run time. Errors say whether retrying can help
+//! ([`StoreError::is_transient`]). [`Settings`] reads the environment variables both functions share.
+
+mod any;
+mod error;
+mod local;
+mod s3;
+mod settings;
+#[cfg(feature = "test-util")]
+pub mod testing;
+
+use std::future::Future;
+
+pub use any::{AnyStore, StoreChoice};
+pub use bytes::Bytes;
+pub use error::StoreError;
+pub use local::LocalStore;
+pub use s3::S3Store;
+pub use settings::{EnvError, Settings};
+
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// Content types salesflow writes.
+pub mod content_type {
+    /// Gzip-compressed NDJSON (`.ndjson.gz`), stored compressed: no `Content-Encoding`, readers gunzip.
+    pub const GZIP_NDJSON: &str = "application/gzip";
+    pub const NDJSON: &str = "application/x-ndjson";
+    pub const CSV: &str = "text/csv";
+    pub const JSON: &str = "application/json";
+}
+
+/// Where objects live. Every write is atomic: a reader sees the old object or the new one, never a part.
+/// Handlers are generic over this trait and never know which store they have.
+pub trait ObjectStore: Send + Sync {
+    /// Writes (or overwrites) an object.
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes an object only if the key is free: `Ok(true)` when written, `Ok(false)` when it already existed.
+    fn put_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Reads a whole object into memory. For small objects; see [`ObjectStore::get_file`] for big ones.
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
+
+    /// Reads an object as a file positioned at its start, spooled to a temporary file (deleted when dropped) when
+    /// the store is remote, so a big object never sits in memory. Read it with `std::io::Read`.
+    fn get_file(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<std::fs::File, StoreError>> + Send;
+
+    /// Every object whose key starts with `prefix`, in key order.
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ObjectInfo>, StoreError>> + Send;
+
+    /// Deletes an object; deleting a missing object succeeds.
+    fn delete(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -1,0 +1,159 @@
+//! [`Settings`]: the environment variables both functions read once at cold start — bucket, key prefixes, time
+//! zone — each with a default that suits local use. A bad value fails with an [`EnvError`] naming the variable.
+
+use jiff::tz::TimeZone;
+use salesflow_core::keys::Layout;
+
+/// A bad environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}={value:?}: {message}")]
+pub struct EnvError {
+    pub variable: &'static str,
+    pub value: String,
+    pub message: String,
+}
+
+/// Where salesflow's objects live and which time zone its reports use.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `SALESFLOW_BUCKET` (default `salesflow-data`).
+    pub bucket: String,
+    /// `SALESFLOW_RAW_PREFIX` (`raw/`), `SALESFLOW_LANDED_PREFIX` (`landed/`), `SALESFLOW_REJECTS_PREFIX`
+    /// (`rejects/`); the other prefixes keep their defaults.
+    pub layout: Layout,
+    /// `SALESFLOW_TIME_ZONE` (default `Europe/Paris`): an IANA name, checked against the bundled database.
+    pub time_zone: TimeZone,
+    pub time_zone_name: String,
+}
+
+impl Settings {
+    /// Reads the settings through `var` (`|name| std::env::var(name).ok()` in the functions).
+    pub fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<Settings, EnvError> {
+        let bucket = read(var, "SALESFLOW_BUCKET", "salesflow-data", check_bucket)?;
+        let prefix = |name, default| read(var, name, default, check_prefix);
+        let layout = Layout {
+            raw: prefix("SALESFLOW_RAW_PREFIX", "raw/")?,
+            landed: prefix("SALESFLOW_LANDED_PREFIX", "landed/")?,
+            rejects: prefix("SALESFLOW_REJECTS_PREFIX", "rejects/")?,
+            ..Layout::default()
+        };
+        let time_zone_name = read(var, "SALESFLOW_TIME_ZONE", "Europe/Paris", |v| {
+            TimeZone::get(v)
+                .map(|_| ())
+                .map_err(|e| format!("not a known IANA time zone: {e}"))
+        })?;
+        let time_zone = TimeZone::get(&time_zone_name).expect("checked above");
+        Ok(Settings {
+            bucket,
+            layout,
+            time_zone,
+            time_zone_name,
+        })
+    }
+}
+
+/// The variable's value (its default when unset or empty), checked.
+pub(crate) fn read(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<String, EnvError> {
+    let value = var(variable)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string());
+    check(&value).map_err(|message| EnvError {
+        variable,
+        value: value.clone(),
+        message,
+    })?;
+    Ok(value)
+}
+
+/// S3 bucket naming rules: 3 to 63 lowercase letters, digits, `.` and `-`, starting and ending alphanumeric.
+fn check_bucket(name: &str) -> Result<(), String> {
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !(3..=63).contains(&name.len())
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        || !edge_ok(name.chars().next())
+        || !edge_ok(name.chars().last())
+    {
+        return Err("not a valid S3 bucket name (3-63 lowercase letters, digits, '.', '-')".into());
+    }
+    Ok(())
+}
+
+/// A key prefix: non-empty, ends with `/`, no leading `/`, no empty or `..` segment.
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    let Some(body) = prefix.strip_suffix('/') else {
+        return Err("must end with '/'".into());
+    };
+    if body
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(
+            "must be like `raw/` or `env/raw/`: no leading '/', no empty, '.' or '..' segment"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, EnvError> {
+        Settings::from_vars(&|name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn defaults_suit_local_use() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bucket, "salesflow-data");
+        assert_eq!(s.layout, Layout::default());
+        assert_eq!(s.time_zone_name, "Europe/Paris");
+    }
+
+    #[test]
+    fn prefixes_come_from_the_environment() {
+        let s = settings(&[
+            ("SALESFLOW_RAW_PREFIX", "prod/raw/"),
+            ("SALESFLOW_BUCKET", "my.bucket-1"),
+        ])
+        .unwrap();
+        assert_eq!(s.layout.raw, "prod/raw/");
+        assert_eq!(s.layout.landed, "landed/");
+        assert_eq!(s.bucket, "my.bucket-1");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = settings(&[("SALESFLOW_LANDED_PREFIX", "landed")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SALESFLOW_LANDED_PREFIX=\"landed\": must end with '/'"
+        );
+        assert_eq!(
+            settings(&[("SALESFLOW_REJECTS_PREFIX", "/rejects/")])
+                .unwrap_err()
+                .variable,
+            "SALESFLOW_REJECTS_PREFIX"
+        );
+        assert_eq!(
+            settings(&[("SALESFLOW_BUCKET", "Bad_Bucket")])
+                .unwrap_err()
+                .variable,
+            "SALESFLOW_BUCKET"
+        );
+        let tz = settings(&[("SALESFLOW_TIME_ZONE", "Europe/Pariss")]).unwrap_err();
+        assert_eq!(tz.variable, "SALESFLOW_TIME_ZONE");
+    }
+}
