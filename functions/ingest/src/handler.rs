@@ -1,0 +1,364 @@
+//! The handler: one Kinesis batch in, objects out, `batchItemFailures` back.
+//!
+//! Objects are written in order — the raw copy, the landed batches, then the rejects — and stop at the first
+//! store error. Every object knows the first Kinesis record whose data it holds, so after a failure the
+//! response names the first record not durably stored: Lambda checkpoints everything before it and retries from
+//! it. Poison (undecodable data, pipeline rejects) is written to `rejects/` and never fails the batch. Keys come
+//! from the batch's shard and sequence numbers and bodies are deterministic, so a redelivered batch rewrites
+//! the same objects with the same bytes.
+
+use std::convert::Infallible;
+use std::io::Write;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use flate2::{Compression, GzBuilder};
+use jiff::Timestamp;
+use lambda_runtime::LambdaEvent;
+use salesflow_core::keys::BatchId;
+use salesflow_core::transforms::combiner::EventHour;
+use salesflow_core::{Counts, Pipeline};
+use salesflow_store::{ObjectStore, Settings, StoreError, content_type};
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::KinesisEventResponse;
+use crate::decode::decode;
+use crate::event::{StreamEvent, StreamRecord};
+use crate::metrics::{BatchMetrics, MetricsOutput};
+
+/// Rejected payloads are logged up to this many bytes.
+const LOGGED_PAYLOAD_BYTES: usize = 256;
+/// The `step` of a record that could not be decoded.
+const DECODE_STEP: &str = "decode";
+
+/// Everything a warm function keeps between invocations: the store, the settings and the compiled pipeline.
+#[derive(Debug)]
+pub struct Ingest<S> {
+    store: S,
+    settings: Settings,
+    pipeline: Pipeline,
+    metrics_output: MetricsOutput,
+}
+
+/// What [`Ingest::process`] did with one batch.
+#[derive(Debug)]
+pub struct BatchReport {
+    pub response: KinesisEventResponse,
+    /// Outcomes of the user records; undecodable ones count as rejected by step `decode`.
+    pub counts: Counts,
+    pub metrics: BatchMetrics,
+    /// Keys written, in order.
+    pub written: Vec<String>,
+    /// The store error that stopped the batch, if any.
+    pub error: Option<StoreError>,
+}
+
+/// The Lambda entry point: [`Ingest::process`] with the clock, the request id on every log line, and the EMF
+/// line. Store failures come back as `batchItemFailures`, never as `Err`.
+pub async fn handle<S: ObjectStore>(
+    ingest: &Ingest<S>,
+    event: LambdaEvent<StreamEvent>,
+) -> Result<KinesisEventResponse, Infallible> {
+    let span = tracing::info_span!("ingest", request_id = %event.context.request_id);
+    async {
+        let now = Timestamp::now();
+        let report = ingest.process(event.payload, now).await;
+        report.metrics.emit(now, ingest.metrics_output);
+        Ok(report.response)
+    }
+    .instrument(span)
+    .await
+}
+
+/// An object to write and the first Kinesis record (index in the event) whose data it holds.
+struct Planned {
+    key: String,
+    body: Bytes,
+    content_type: &'static str,
+    first_record: usize,
+    landed: bool,
+}
+
+/// A user record's identity: its Kinesis record and its place in a KPL aggregate.
+struct Input {
+    record: usize,
+    sub_sequence: Option<u64>,
+    partition_key: Option<String>,
+}
+
+/// A rejected record, before it becomes a line.
+struct Reject {
+    record: usize,
+    sub_sequence: Option<u64>,
+    partition_key: Option<String>,
+    step: String,
+    reason: String,
+    payload: Vec<u8>,
+}
+
+/// One line of the raw copy: a Kinesis record as it arrived.
+#[derive(Serialize)]
+struct RawLine<'a> {
+    shard_id: &'a str,
+    sequence_number: &'a str,
+    partition_key: &'a str,
+    arrival_time: String,
+    payload_base64: &'a str,
+}
+
+/// One line of a rejects object.
+#[derive(Serialize)]
+struct RejectLine<'a> {
+    reason: &'a str,
+    step: &'a str,
+    shard_id: &'a str,
+    sequence_number: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub_sequence_number: Option<u64>,
+    partition_key: &'a str,
+    arrival_time: String,
+    payload_base64: String,
+}
+
+impl<S: ObjectStore> Ingest<S> {
+    pub fn new(store: S, settings: Settings, pipeline: Pipeline) -> Ingest<S> {
+        Ingest {
+            store,
+            settings,
+            pipeline,
+            metrics_output: MetricsOutput::default(),
+        }
+    }
+
+    /// Sends the EMF lines elsewhere (the command line keeps stdout for the response).
+    pub fn with_metrics_output(mut self, output: MetricsOutput) -> Ingest<S> {
+        self.metrics_output = output;
+        self
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Processes one batch; `now` only feeds the ingest lag.
+    pub async fn process(&self, event: StreamEvent, now: Timestamp) -> BatchReport {
+        let mut records = event.records;
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            return BatchReport {
+                response: KinesisEventResponse::default(),
+                counts: Counts::default(),
+                metrics: BatchMetrics::default(),
+                written: Vec::new(),
+                error: None,
+            };
+        };
+        let shard = first.shard_id().to_string();
+        let (first_sequence, last_sequence) = (
+            first.kinesis.sequence_number.clone(),
+            last.kinesis.sequence_number.clone(),
+        );
+        let batch = BatchId {
+            shard: &shard,
+            first_sequence: &first_sequence,
+            last_sequence: &last_sequence,
+        };
+        let arrival = first.kinesis.approximate_arrival_timestamp.0;
+        let oldest = records
+            .iter()
+            .map(|r| r.kinesis.approximate_arrival_timestamp.0)
+            .min()
+            .unwrap_or(arrival);
+        let layout = &self.settings.layout;
+
+        let mut planned = vec![Planned {
+            key: layout.raw_key(arrival, &batch),
+            body: gzip_lines(records.iter().map(|r| raw_line(r, &shard))),
+            content_type: content_type::GZIP_NDJSON,
+            first_record: 0,
+            landed: false,
+        }];
+
+        // Decode, taking each record's data: from here on the event holds only identities.
+        let mut inputs = Vec::new();
+        let mut payloads = Vec::new();
+        let mut rejects = Vec::new();
+        for (index, record) in records.iter_mut().enumerate() {
+            for decoded in decode(std::mem::take(&mut record.kinesis.data)) {
+                match decoded {
+                    Ok(d) => {
+                        inputs.push(Input {
+                            record: index,
+                            sub_sequence: d.sub_sequence,
+                            partition_key: d.partition_key,
+                        });
+                        payloads.push(d.payload);
+                    }
+                    Err(r) => rejects.push(Reject {
+                        record: index,
+                        sub_sequence: r.sub_sequence,
+                        partition_key: None,
+                        step: DECODE_STEP.into(),
+                        reason: r.reason,
+                        payload: r.payload,
+                    }),
+                }
+            }
+        }
+        let decode_rejects = rejects.len() as u64;
+
+        let output = self.pipeline.run(payloads.iter().map(Vec::as_slice));
+        let mut counts = output.counts;
+        if decode_rejects > 0 {
+            counts.records_in += decode_rejects;
+            counts.rejected += decode_rejects;
+            *counts.rejected_by.entry(DECODE_STEP.into()).or_default() += decode_rejects;
+        }
+        for batch_out in output.batches {
+            let hour = batch_out
+                .partition
+                .unwrap_or_else(|| EventHour::of(arrival));
+            planned.push(Planned {
+                key: layout.landed_key(hour, &batch, batch_out.part),
+                body: gzip_lines(std::iter::once(batch_out.payload)),
+                content_type: content_type::GZIP_NDJSON,
+                first_record: inputs[batch_out.first_input].record,
+                landed: true,
+            });
+        }
+        for rejected in output.rejects {
+            let input = &inputs[rejected.input];
+            rejects.push(Reject {
+                record: input.record,
+                sub_sequence: input.sub_sequence,
+                partition_key: input.partition_key.clone(),
+                step: rejected.rejection.step_label(),
+                reason: rejected.rejection.error.to_string(),
+                payload: std::mem::take(&mut payloads[rejected.input]),
+            });
+        }
+        drop(payloads);
+        rejects.sort_by_key(|r| (r.record, r.sub_sequence));
+        if let Some(first_reject) = rejects.first() {
+            let lines: Vec<u8> = rejects
+                .iter()
+                .flat_map(|r| reject_line(r, &records[r.record], &shard))
+                .collect();
+            planned.push(Planned {
+                key: layout.rejects_key(arrival, &batch),
+                body: Bytes::from(lines),
+                content_type: content_type::NDJSON,
+                first_record: first_reject.record,
+                landed: false,
+            });
+        }
+
+        let mut metrics = BatchMetrics {
+            records_in: records.len() as u64,
+            user_records: counts.records_in,
+            emitted: counts.emitted,
+            filtered: counts.filtered,
+            rejected: counts.rejected,
+            ingest_lag_ms: (now.as_millisecond() - oldest.as_millisecond()).max(0),
+            ..BatchMetrics::default()
+        };
+        let mut written = Vec::new();
+        let mut error = None;
+        let mut response = KinesisEventResponse::default();
+        for (position, object) in planned.iter().enumerate() {
+            match self
+                .store
+                .put(
+                    &self.settings.bucket,
+                    &object.key,
+                    object.body.clone(),
+                    object.content_type,
+                )
+                .await
+            {
+                Ok(()) => {
+                    metrics.objects_written += 1;
+                    if object.landed {
+                        metrics.bytes_landed += object.body.len() as u64;
+                    }
+                    written.push(object.key.clone());
+                }
+                Err(e) => {
+                    let retry_from = planned[position..]
+                        .iter()
+                        .map(|o| o.first_record)
+                        .min()
+                        .expect("the failed object is there");
+                    let sequence = &records[retry_from].kinesis.sequence_number;
+                    tracing::error!(error = %e, transient = e.is_transient(), retry_from = %sequence, "landing stopped; Lambda retries from the first record not stored");
+                    response.add_failure(sequence.clone());
+                    error = Some(e);
+                    break;
+                }
+            }
+        }
+        for r in &rejects {
+            let shown =
+                String::from_utf8_lossy(&r.payload[..r.payload.len().min(LOGGED_PAYLOAD_BYTES)])
+                    .into_owned();
+            let record = &records[r.record].kinesis;
+            tracing::warn!(step = %r.step, reason = %r.reason, shard_id = %shard, sequence_number = %record.sequence_number, sub_sequence_number = ?r.sub_sequence, payload = %shown, "record rejected");
+        }
+        tracing::info!(shard_id = %shard, first_sequence = %first_sequence, last_sequence = %last_sequence, %counts, objects_written = metrics.objects_written, "batch done");
+        BatchReport {
+            response,
+            counts,
+            metrics,
+            written,
+            error,
+        }
+    }
+}
+
+/// Gzip with a fixed header (no mtime, no name), so the same lines always give the same bytes.
+fn gzip_lines(chunks: impl Iterator<Item = Vec<u8>>) -> Bytes {
+    let mut gz = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::default());
+    for chunk in chunks {
+        gz.write_all(&chunk).expect("writing to memory cannot fail");
+    }
+    Bytes::from(gz.finish().expect("writing to memory cannot fail"))
+}
+
+fn json_line(value: &impl Serialize) -> Vec<u8> {
+    let mut line = serde_json::to_vec(value).expect("plain structs serialize");
+    line.push(b'\n');
+    line
+}
+
+fn raw_line(record: &StreamRecord, shard: &str) -> Vec<u8> {
+    json_line(&RawLine {
+        shard_id: shard,
+        sequence_number: &record.kinesis.sequence_number,
+        partition_key: &record.kinesis.partition_key,
+        arrival_time: record.kinesis.approximate_arrival_timestamp.0.to_string(),
+        payload_base64: &record.kinesis.data,
+    })
+}
+
+fn reject_line(reject: &Reject, record: &StreamRecord, shard: &str) -> Vec<u8> {
+    json_line(&RejectLine {
+        reason: &reject.reason,
+        step: &reject.step,
+        shard_id: shard,
+        sequence_number: &record.kinesis.sequence_number,
+        sub_sequence_number: reject.sub_sequence,
+        partition_key: reject
+            .partition_key
+            .as_deref()
+            .unwrap_or(&record.kinesis.partition_key),
+        arrival_time: record.kinesis.approximate_arrival_timestamp.0.to_string(),
+        payload_base64: STANDARD.encode(&reject.payload),
+    })
+}
