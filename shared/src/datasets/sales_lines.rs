@@ -93,7 +93,10 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError { path: field.to_string(), message: message.into() });
+        self.errors.push(FieldError {
+            path: field.to_string(),
+            message: message.into(),
+        });
     }
 
     fn present(&self, field: &str) -> Option<&'a Value> {
@@ -148,9 +151,15 @@ impl<'a> Fields<'a> {
             None => self.fail(field, "missing"),
             Some(Value::Number(n)) => match n.as_i64().filter(|i| range.contains(i)) {
                 Some(i) => return i,
-                None => self.fail(field, format!("expected an integer in {range:?}, found {n}")),
+                None => self.fail(
+                    field,
+                    format!("expected an integer in {range:?}, found {n}"),
+                ),
             },
-            Some(other) => self.fail(field, format!("expected an integer, found {}", describe(other))),
+            Some(other) => self.fail(
+                field,
+                format!("expected an integer, found {}", describe(other)),
+            ),
         }
         0
     }
@@ -163,9 +172,15 @@ impl SalesLine {
     /// are optional. Every bad field is named in the error.
     pub fn from_record(record: &Value) -> Result<SalesLine, RecordError> {
         let Value::Object(map) = record else {
-            return Err(RecordError::field("", format!("expected an object, found {}", describe(record))));
+            return Err(RecordError::field(
+                "",
+                format!("expected an object, found {}", describe(record)),
+            ));
         };
-        let mut f = Fields { record: map, errors: Vec::new() };
+        let mut f = Fields {
+            record: map,
+            errors: Vec::new(),
+        };
         let receipt_id = f.text("receipt_id");
         let line_no = f.integer("line_no", 0..=i64::from(u32::MAX)) as u32;
         let store_id = f.text("store_id");
@@ -292,14 +307,29 @@ impl SalesLine {
     /// Reads a row back (the inverse of [`SalesLine::cells`]); the error names the column.
     pub fn from_row(row: &csv::StringRecord) -> Result<SalesLine, RowError> {
         if row.len() != COLUMNS.len() {
-            return Err(RowError::new("", format!("expected {} columns, found {}", COLUMNS.len(), row.len())));
+            return Err(RowError::new(
+                "",
+                format!("expected {} columns, found {}", COLUMNS.len(), row.len()),
+            ));
         }
         let cell = |i: usize| row.get(i).unwrap_or_default();
         let text = |i: usize| restore(cell(i)).to_string();
         let opt_text = |i: usize| (!cell(i).is_empty()).then(|| text(i));
-        let num = |i: usize| parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"));
-        let opt_num = |i: usize| if cell(i).is_empty() { Ok(None) } else { num(i).map(Some) };
-        let int = |i: usize| cell(i).parse::<i64>().map_err(|_| RowError::new(COLUMNS[i], "expected an integer"));
+        let num = |i: usize| {
+            parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"))
+        };
+        let opt_num = |i: usize| {
+            if cell(i).is_empty() {
+                Ok(None)
+            } else {
+                num(i).map(Some)
+            }
+        };
+        let int = |i: usize| {
+            cell(i)
+                .parse::<i64>()
+                .map_err(|_| RowError::new(COLUMNS[i], "expected an integer"))
+        };
         let flag = |i: usize| match cell(i) {
             "1" => Ok(true),
             "0" => Ok(false),
@@ -307,10 +337,14 @@ impl SalesLine {
         };
         let line = SalesLine {
             receipt_id: text(0),
-            line_no: u32::try_from(int(1)?).map_err(|_| RowError::new(COLUMNS[1], "out of range"))?,
+            line_no: u32::try_from(int(1)?)
+                .map_err(|_| RowError::new(COLUMNS[1], "out of range"))?,
             store_id: text(2),
-            emitted_at: parse_utc_second(cell(3)).ok_or_else(|| RowError::new(COLUMNS[3], "expected YYYY-MM-DD HH:MM:SS"))?,
-            date: cell(4).parse().map_err(|_| RowError::new(COLUMNS[4], "expected YYYY-MM-DD"))?,
+            emitted_at: parse_utc_second(cell(3))
+                .ok_or_else(|| RowError::new(COLUMNS[3], "expected YYYY-MM-DD HH:MM:SS"))?,
+            date: cell(4)
+                .parse()
+                .map_err(|_| RowError::new(COLUMNS[4], "expected YYYY-MM-DD"))?,
             hour: i8::try_from(int(5)?).map_err(|_| RowError::new(COLUMNS[5], "out of range"))?,
             weekday: text(6),
             category: text(7),
@@ -329,7 +363,10 @@ impl SalesLine {
             manager: opt_text(21),
         };
         if flag(15)? != line.is_return() {
-            return Err(RowError::new(COLUMNS[15], "disagrees with the sign of quantity"));
+            return Err(RowError::new(
+                COLUMNS[15],
+                "disagrees with the sign of quantity",
+            ));
         }
         Ok(line)
     }
@@ -397,7 +434,13 @@ pub(crate) mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    pub(crate) fn record(receipt: &str, line_no: u32, name: &str, quantity: &str, line_total: &str) -> Value {
+    pub(crate) fn record(
+        receipt: &str,
+        line_no: u32,
+        name: &str,
+        quantity: &str,
+        line_total: &str,
+    ) -> Value {
         let mut v = json!({
             "receipt_id": receipt, "store_id": "S00042", "emitted_at": "2026-11-23T09:29:54.940+01:00",
             "loyalty_card": "LC0000000001", "currency": "EUR", "line_no": line_no, "sku": "SKU-000001",
@@ -408,20 +451,44 @@ pub(crate) mod tests {
         let map = v.as_object_mut().unwrap();
         map.insert("quantity".into(), serde_json::from_str(quantity).unwrap());
         map.insert("unit_price".into(), serde_json::from_str("2.50").unwrap());
-        map.insert("line_total".into(), serde_json::from_str(line_total).unwrap());
+        map.insert(
+            "line_total".into(),
+            serde_json::from_str(line_total).unwrap(),
+        );
         v
     }
 
     #[test]
     fn a_landed_record_becomes_a_row_with_documented_cells() {
-        let line = SalesLine::from_record(&record("S00042-1", 3, "=cmd|' /C calc'!A0", "-2", "-5.00")).unwrap();
+        let line =
+            SalesLine::from_record(&record("S00042-1", 3, "=cmd|' /C calc'!A0", "-2", "-5.00"))
+                .unwrap();
         let cells: Vec<String> = line.cells().iter().map(|c| c.to_string()).collect();
         assert_eq!(
             cells,
             [
-                "S00042-1", "3", "S00042", "2026-11-23 08:29:54", "2026-11-23", "9", "Monday", "Bakery", "SKU-000001",
-                "'=cmd|' /C calc'!A0", "-2", "2.50", "", "-5.00", "EUR", "1", "1", "Lyon", "Auvergne-Rhône-Alpes",
-                "45.7300", "4.8585", "Chloé Girard"
+                "S00042-1",
+                "3",
+                "S00042",
+                "2026-11-23 08:29:54",
+                "2026-11-23",
+                "9",
+                "Monday",
+                "Bakery",
+                "SKU-000001",
+                "'=cmd|' /C calc'!A0",
+                "-2",
+                "2.50",
+                "",
+                "-5.00",
+                "EUR",
+                "1",
+                "1",
+                "Lyon",
+                "Auvergne-Rhône-Alpes",
+                "45.7300",
+                "4.8585",
+                "Chloé Girard"
             ]
         );
     }
@@ -435,7 +502,12 @@ pub(crate) mod tests {
         map.insert("quantity".into(), json!("abc"));
         map.insert("emitted_at".into(), json!("2026-11-23 09:00"));
         let err = SalesLine::from_record(&r).unwrap_err().to_string();
-        for field in ["sku: missing", "hour: expected an integer", "quantity: expected a decimal", "emitted_at: expected"] {
+        for field in [
+            "sku: missing",
+            "hour: expected an integer",
+            "quantity: expected a decimal",
+            "emitted_at: expected",
+        ] {
             assert!(err.contains(field), "{err}");
         }
     }
@@ -446,7 +518,10 @@ pub(crate) mod tests {
         let map = r.as_object_mut().unwrap();
         map.remove("line_total");
         map.insert("discount".into(), serde_json::from_str("0.10").unwrap());
-        assert_eq!(SalesLine::from_record(&r).unwrap().line_total.to_string(), "0.73250");
+        assert_eq!(
+            SalesLine::from_record(&r).unwrap().line_total.to_string(),
+            "0.73250"
+        );
     }
 
     #[test]
@@ -455,7 +530,10 @@ pub(crate) mod tests {
         let a = SalesLine::from_record(&record("R1", 0, "a", "1", "2.50")).unwrap();
         let b = SalesLine::from_record(&record("R1", 1, "b", "1", "2.50")).unwrap();
         let c = SalesLine::from_record(&record("R2", 0, "c", "1", "2.50")).unwrap();
-        let kept: Vec<bool> = [&a, &b, &a, &c, &b].iter().map(|l| d.first_time(l)).collect();
+        let kept: Vec<bool> = [&a, &b, &a, &c, &b]
+            .iter()
+            .map(|l| d.first_time(l))
+            .collect();
         assert_eq!(kept, [true, true, false, true, false]);
         assert_eq!((d.kept(), d.dropped()), (3, 2));
     }
@@ -469,36 +547,64 @@ pub(crate) mod tests {
         ];
         let dec = (any::<i64>(), 0u32..6).prop_map(|(m, s)| Decimal::new(m % 10_000_000_000, s));
         (
-            ("[A-Z0-9-]{1,20}", any::<u32>(), text.clone(), 1_700_000_000i64..2_000_000_000),
-            (text.clone(), text.clone(), text.clone(), dec.clone(), dec.clone(), proptest::option::of(dec.clone())),
-            (dec.clone(), proptest::option::of("[A-Z]{3}"), any::<bool>(), proptest::option::of(text.clone())),
-            (proptest::option::of(dec.clone()), proptest::option::of(dec), proptest::option::of(text)),
+            (
+                "[A-Z0-9-]{1,20}",
+                any::<u32>(),
+                text.clone(),
+                1_700_000_000i64..2_000_000_000,
+            ),
+            (
+                text.clone(),
+                text.clone(),
+                text.clone(),
+                dec.clone(),
+                dec.clone(),
+                proptest::option::of(dec.clone()),
+            ),
+            (
+                dec.clone(),
+                proptest::option::of("[A-Z]{3}"),
+                any::<bool>(),
+                proptest::option::of(text.clone()),
+            ),
+            (
+                proptest::option::of(dec.clone()),
+                proptest::option::of(dec),
+                proptest::option::of(text),
+            ),
         )
-            .prop_map(|((rid, line_no, store, secs), (category, sku, name, q, p, disc), (total, cur, loyal, city), (lat, lon, manager))| {
-                SalesLine {
-                    receipt_id: rid,
-                    line_no,
-                    store_id: store,
-                    emitted_at: Timestamp::from_second(secs).unwrap(),
-                    date: "2026-11-23".parse().unwrap(),
-                    hour: (secs % 24) as i8,
-                    weekday: "Monday".into(),
-                    category,
-                    sku,
-                    name,
-                    quantity: q,
-                    unit_price: p,
-                    discount: disc,
-                    line_total: total,
-                    currency: cur,
-                    has_loyalty_card: loyal,
-                    city: city.filter(|c| !c.is_empty()),
-                    region: None,
-                    latitude: lat,
-                    longitude: lon,
-                    manager: manager.filter(|m| !m.is_empty()),
-                }
-            })
+            .prop_map(
+                |(
+                    (rid, line_no, store, secs),
+                    (category, sku, name, q, p, disc),
+                    (total, cur, loyal, city),
+                    (lat, lon, manager),
+                )| {
+                    SalesLine {
+                        receipt_id: rid,
+                        line_no,
+                        store_id: store,
+                        emitted_at: Timestamp::from_second(secs).unwrap(),
+                        date: "2026-11-23".parse().unwrap(),
+                        hour: (secs % 24) as i8,
+                        weekday: "Monday".into(),
+                        category,
+                        sku,
+                        name,
+                        quantity: q,
+                        unit_price: p,
+                        discount: disc,
+                        line_total: total,
+                        currency: cur,
+                        has_loyalty_card: loyal,
+                        city: city.filter(|c| !c.is_empty()),
+                        region: None,
+                        latitude: lat,
+                        longitude: lon,
+                        manager: manager.filter(|m| !m.is_empty()),
+                    }
+                },
+            )
     }
 
     proptest! {

@@ -1,0 +1,132 @@
+//! [`ExportConfig`]: the export function's environment, read once at cold start. A bad value fails naming the
+//! variable.
+
+use jiff::SignedDuration;
+use salesflow_core::keys::Layout;
+use salesflow_store::{EnvError, Settings};
+
+/// Where the export reads and writes, and how it compacts.
+#[derive(Debug, Clone)]
+pub struct ExportConfig {
+    /// `SALESFLOW_BUCKET` (default `salesflow-data`): datasets and manifests are written here.
+    pub bucket: String,
+    /// `SALESFLOW_LANDED_PREFIX`, `SALESFLOW_DATASETS_PREFIX`, `SALESFLOW_MANIFESTS_PREFIX` (defaults from
+    /// [`Layout::default`]).
+    pub layout: Layout,
+    /// `SALESFLOW_WINDOW_DAYS` (default 7, 1 to 366): the rolling manifest covers this many UTC days, today
+    /// included; compaction and daily manifests look at the same days.
+    pub window_days: u32,
+    /// `SALESFLOW_COMPACTION_GRACE_MINUTES` (default 15): an hour is compacted once its end plus this has passed;
+    /// replaced files are deleted once a compaction is this old.
+    pub grace: SignedDuration,
+    /// Size at which a merged `sales_lines` file is cut into a new part (default 256 MiB; QuickSight's limit is
+    /// 1 GB per file). Not an environment variable: the whole part is buffered before its upload.
+    pub merged_part_bytes: u64,
+}
+
+pub const DEFAULT_WINDOW_DAYS: u32 = 7;
+pub const DEFAULT_GRACE_MINUTES: i64 = 15;
+pub const DEFAULT_MERGED_PART_BYTES: u64 = 256 << 20;
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        ExportConfig {
+            bucket: "salesflow-data".into(),
+            layout: Layout::default(),
+            window_days: DEFAULT_WINDOW_DAYS,
+            grace: SignedDuration::from_mins(DEFAULT_GRACE_MINUTES),
+            merged_part_bytes: DEFAULT_MERGED_PART_BYTES,
+        }
+    }
+}
+
+impl ExportConfig {
+    /// Reads the configuration through `var` (`|name| std::env::var(name).ok()` in `main`).
+    pub fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<ExportConfig, EnvError> {
+        let settings = Settings::from_vars(var)?;
+        let defaults = Layout::default();
+        let layout = Layout {
+            datasets: read(var, "SALESFLOW_DATASETS_PREFIX", &defaults.datasets, check_prefix)?,
+            manifests: read(var, "SALESFLOW_MANIFESTS_PREFIX", &defaults.manifests, check_prefix)?,
+            ..settings.layout
+        };
+        let window_days = read(var, "SALESFLOW_WINDOW_DAYS", &DEFAULT_WINDOW_DAYS.to_string(), |v| {
+            v.parse::<u32>().ok().filter(|d| (1..=366).contains(d)).map(|_| ()).ok_or("expected a number of days from 1 to 366".into())
+        })?
+        .parse()
+        .expect("checked");
+        let grace: i64 = read(var, "SALESFLOW_COMPACTION_GRACE_MINUTES", &DEFAULT_GRACE_MINUTES.to_string(), |v| {
+            v.parse::<i64>().ok().filter(|m| (0..=24 * 60).contains(m)).map(|_| ()).ok_or("expected minutes from 0 to 1440".into())
+        })?
+        .parse()
+        .expect("checked");
+        Ok(ExportConfig {
+            bucket: settings.bucket,
+            layout,
+            window_days,
+            grace: SignedDuration::from_mins(grace),
+            merged_part_bytes: DEFAULT_MERGED_PART_BYTES,
+        })
+    }
+}
+
+fn read(
+    var: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<String, EnvError> {
+    let value = var(variable).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string());
+    check(&value).map_err(|message| EnvError { variable, value: value.clone(), message })?;
+    Ok(value)
+}
+
+fn check_prefix(prefix: &str) -> Result<(), String> {
+    let Some(body) = prefix.strip_suffix('/') else { return Err("must end with '/'".into()) };
+    if body.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err("must be like `datasets/` or `env/datasets/`: no leading '/', no empty, '.' or '..' segment".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<ExportConfig, EnvError> {
+        ExportConfig::from_vars(&|name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.bucket.as_str(), c.window_days, c.grace), ("salesflow-data", 7, SignedDuration::from_mins(15)));
+        assert_eq!(c.layout, Layout::default());
+        let c = config(&[
+            ("SALESFLOW_DATASETS_PREFIX", "prod/datasets/"),
+            ("SALESFLOW_MANIFESTS_PREFIX", "prod/manifests/"),
+            ("SALESFLOW_LANDED_PREFIX", "prod/landed/"),
+            ("SALESFLOW_WINDOW_DAYS", "3"),
+            ("SALESFLOW_COMPACTION_GRACE_MINUTES", "0"),
+        ])
+        .unwrap();
+        assert_eq!((c.layout.datasets.as_str(), c.layout.manifests.as_str(), c.layout.landed.as_str()), ("prod/datasets/", "prod/manifests/", "prod/landed/"));
+        assert_eq!((c.window_days, c.grace), (3, SignedDuration::ZERO));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (variable, value) in [
+            ("SALESFLOW_WINDOW_DAYS", "0"),
+            ("SALESFLOW_WINDOW_DAYS", "seven"),
+            ("SALESFLOW_COMPACTION_GRACE_MINUTES", "-1"),
+            ("SALESFLOW_DATASETS_PREFIX", "datasets"),
+            ("SALESFLOW_MANIFESTS_PREFIX", "/manifests/"),
+            ("SALESFLOW_BUCKET", "Not_A_Bucket"),
+        ] {
+            let err = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(err.variable, variable);
+            assert!(err.to_string().starts_with(&format!("{variable}=")), "{err}");
+        }
+    }
+}

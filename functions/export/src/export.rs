@@ -1,0 +1,171 @@
+//! Exporting one landed object: stream its NDJSON (gzip or not, told by the magic bytes), drop repeated lines
+//! (same `receipt_id` and `line_no`), write the `sales_lines` CSV, then the `hourly_sales` CSV, both named after
+//! the landed object so a redelivered notification rewrites the same bytes. `sales_lines` is written first:
+//! compaction relies on an `hourly_sales` piece never existing without its `sales_lines` piece.
+
+use std::io::{BufRead, BufReader};
+
+use bytes::Bytes;
+use jiff::Timestamp;
+use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator};
+use salesflow_core::datasets::sales_lines::{self, Deduper, SalesLine};
+use salesflow_core::datasets::{CsvWriter, Dataset};
+use salesflow_store::{ObjectStore, content_type};
+use serde::Serialize;
+
+use crate::{Exporter, HandlerError, MetricSet};
+
+/// What exporting one object did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ObjectSummary {
+    /// `s3://bucket/key` of the landed object.
+    pub source: String,
+    /// `exported`, `missing` (deleted before it was read) or `unreadable` (not gzip/NDJSON: poison, skipped).
+    pub status: &'static str,
+    pub records_read: u64,
+    pub records_rejected: u64,
+    pub duplicates_dropped: u64,
+    /// Dataset keys written, with their data rows and bytes.
+    pub written: Vec<(String, u64, u64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub export_lag_ms: Option<i64>,
+}
+
+/// How many rejected records are logged one by one per object (the rest are only counted).
+const LOGGED_REJECTS: u64 = 5;
+
+impl<S: ObjectStore> Exporter<S> {
+    /// Exports one landed object. `Ok(None)` for a key outside the landed prefix (logged, not an error);
+    /// `Err` when a store call fails, so the event is retried.
+    pub async fn export_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        created_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Option<ObjectSummary>, HandlerError> {
+        let layout = &self.config.layout;
+        let Some(landed) = layout.parse_landed_key(key) else {
+            tracing::info!(bucket, key, landed_prefix = %layout.landed, "skipped a key that is not a landed object");
+            return Ok(None);
+        };
+        let source = format!("s3://{bucket}/{key}");
+        let mut summary = ObjectSummary { source: source.clone(), status: "exported", ..ObjectSummary::default() };
+        let file = match self.store.get_file(bucket, key).await {
+            Ok(f) => f,
+            Err(e) if e.is_not_found() => {
+                tracing::warn!(%source, "landed object no longer exists; nothing to export");
+                summary.status = "missing";
+                return Ok(Some(summary));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let converted = match convert(file, &source, &mut summary) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(%source, error = %e, "landed object is not readable NDJSON; skipped (poison)");
+                summary.status = "unreadable";
+                self.emit(&[MetricSet::new().count("ObjectsRejected", 1)], now);
+                return Ok(Some(summary));
+            }
+        };
+        for (dataset, body, rows) in [
+            (Dataset::SalesLines, converted.sales_lines, converted.sales_rows),
+            (Dataset::HourlySales, converted.hourly_sales, converted.hourly_rows),
+        ] {
+            let out = layout.dataset_key(dataset.name(), &landed);
+            let bytes = body.len() as u64;
+            self.store.put(&self.config.bucket, &out, Bytes::from(body), content_type::CSV).await?;
+            summary.written.push((out, rows, bytes));
+        }
+        summary.export_lag_ms = created_at.map(|t| (now - t).as_millis() as i64);
+        tracing::info!(
+            %source,
+            records = summary.records_read,
+            rejected = summary.records_rejected,
+            duplicates = summary.duplicates_dropped,
+            lag_ms = summary.export_lag_ms,
+            "exported a landed object"
+        );
+        let mut main = MetricSet::new()
+            .count("ObjectsRead", 1)
+            .count("RecordsRejected", summary.records_rejected)
+            .count("DuplicatesDropped", summary.duplicates_dropped)
+            .bytes("BytesWritten", summary.written.iter().map(|w| w.2).sum());
+        if let Some(lag) = summary.export_lag_ms {
+            main = main.millis("ExportLagMs", lag);
+        }
+        let mut sets = vec![main];
+        for ((_, rows, _), dataset) in summary.written.iter().zip(Dataset::ALL) {
+            sets.push(MetricSet::new().dimension("Dataset", dataset.name()).count("RowsWritten", *rows));
+        }
+        self.emit(&sets, now);
+        Ok(Some(summary))
+    }
+}
+
+struct Converted {
+    sales_lines: Vec<u8>,
+    sales_rows: u64,
+    hourly_sales: Vec<u8>,
+    hourly_rows: u64,
+}
+
+/// Streams NDJSON (gzip or plain) into both datasets. Memory holds one line, the de-duplication keys, the hour's
+/// aggregates and the output CSV, never the decoded input. An I/O error here means the object is not
+/// gzip/NDJSON (it is already on local disk): poison.
+fn convert(file: std::fs::File, source: &str, summary: &mut ObjectSummary) -> std::io::Result<Converted> {
+    let mut input = BufReader::with_capacity(256 << 10, file);
+    let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let mut reader: Box<dyn BufRead> = if gzip {
+        Box::new(BufReader::with_capacity(256 << 10, flate2::bufread::MultiGzDecoder::new(input)))
+    } else {
+        Box::new(input)
+    };
+    let csv_err = |e: csv::Error| std::io::Error::other(e.to_string());
+    let mut lines = CsvWriter::new(Vec::new(), &sales_lines::COLUMNS).map_err(csv_err)?;
+    let mut dedup = Deduper::new();
+    let mut hourly = HourlyAggregator::new();
+    let mut buf = Vec::with_capacity(8 << 10);
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = buf.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        summary.records_read += 1;
+        let parsed = serde_json::from_slice(text)
+            .map_err(|e| format!("invalid JSON: {e}"))
+            .and_then(|v| SalesLine::from_record(&v).map_err(|e| e.to_string()));
+        let line = match parsed {
+            Ok(line) => line,
+            Err(reason) => {
+                summary.records_rejected += 1;
+                if summary.records_rejected <= LOGGED_REJECTS {
+                    tracing::warn!(source, line = line_no, %reason, "rejected a landed record");
+                }
+                continue;
+            }
+        };
+        if !dedup.first_time(&line) {
+            continue;
+        }
+        lines.write_row(line.cells().iter().map(|c| c.as_bytes())).map_err(csv_err)?;
+        hourly.add(&line);
+    }
+    summary.duplicates_dropped = dedup.dropped();
+    let sales_rows = lines.rows();
+    let sales_lines = lines.finish()?;
+    let mut out = CsvWriter::new(Vec::new(), &hourly_sales::COLUMNS).map_err(csv_err)?;
+    for row in hourly.into_rows() {
+        out.write_row(row.cells().iter().map(|c| c.as_bytes())).map_err(csv_err)?;
+    }
+    let hourly_rows = out.rows();
+    Ok(Converted { sales_lines, sales_rows, hourly_sales: out.finish()?, hourly_rows })
+}
+
