@@ -3,6 +3,7 @@
 
 mod generate;
 mod input;
+mod invoke;
 mod jsonpath;
 mod pipeline;
 mod transform;
@@ -35,6 +36,8 @@ enum Command {
     },
     /// Generate realistic synthetic receipts (NDJSON), deterministic for a seed.
     Generate(generate::GenerateArgs),
+    /// Run a function's handler in-process on a Lambda event file, against S3 or a local directory.
+    Invoke(invoke::InvokeArgs),
 }
 
 #[derive(Subcommand)]
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Jsonpath(args) => jsonpath::run(args),
         Command::Pipeline { command: PipelineCommand::Check { file } } => pipeline::check(&file),
         Command::Generate(args) => generate::run(args),
+        Command::Invoke(args) => invoke::run(args),
     };
     match result {
         Ok(code) => code,
