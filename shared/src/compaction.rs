@@ -87,12 +87,7 @@ fn is_piece(name: &str) -> bool {
 
 impl HourState {
     pub fn new(partition: EventHour) -> Self {
-        HourState {
-            partition,
-            sales_lines: BTreeSet::new(),
-            hourly_sales: BTreeSet::new(),
-            record: None,
-        }
+        HourState { partition, sales_lines: BTreeSet::new(), hourly_sales: BTreeSet::new(), record: None }
     }
 
     pub fn files(&self, dataset: Dataset) -> &BTreeSet<String> {
@@ -118,10 +113,7 @@ impl HourState {
             Some(record) => {
                 let r = record.dataset(dataset);
                 let merged = r.merged.iter().filter(|n| files.contains(*n)).cloned();
-                let pieces = files
-                    .iter()
-                    .filter(|n| is_piece(n) && !r.replaced.contains(*n))
-                    .cloned();
+                let pieces = files.iter().filter(|n| is_piece(n) && !r.replaced.contains(*n)).cloned();
                 merged.chain(pieces).collect()
             }
         }
@@ -130,11 +122,7 @@ impl HourState {
     /// The `sales_lines` pieces no record replaces yet.
     fn new_pieces(&self) -> Vec<String> {
         let replaced = self.record.as_ref().map(|r| &r.sales_lines.replaced);
-        self.sales_lines
-            .iter()
-            .filter(|n| is_piece(n) && replaced.is_none_or(|r| !r.contains(*n)))
-            .cloned()
-            .collect()
+        self.sales_lines.iter().filter(|n| is_piece(n) && replaced.is_none_or(|r| !r.contains(*n))).cloned().collect()
     }
 
     /// The end of the hour.
@@ -146,9 +134,7 @@ impl HourState {
 /// The first instant of an event hour.
 pub fn hour_start(hour: EventHour) -> Timestamp {
     let dt = hour.date.at(hour.hour, 0, 0, 0);
-    jiff::tz::TimeZone::UTC
-        .to_timestamp(dt)
-        .expect("an hour of a valid date is a valid instant")
+    jiff::tz::TimeZone::UTC.to_timestamp(dt).expect("an hour of a valid date is a valid instant")
 }
 
 /// An hour to compact.
@@ -168,11 +154,7 @@ pub struct CompactionPlan {
 impl CompactionPlan {
     /// The name of merged file `part` of this plan.
     pub fn merged_name(&self, part: u32) -> MergedName {
-        MergedName {
-            generation: self.generation,
-            fingerprint: self.fingerprint.clone(),
-            part,
-        }
+        MergedName { generation: self.generation, fingerprint: self.fingerprint.clone(), part }
     }
 
     /// The commit record, once the merged files (names in the hour's prefix) are written.
@@ -185,14 +167,8 @@ impl CompactionPlan {
         CompactionRecord {
             generation: self.generation,
             compacted_at: compacted_at.to_string(),
-            sales_lines: DatasetRecord {
-                merged: sales_lines,
-                replaced: self.replaced_sales_lines.clone(),
-            },
-            hourly_sales: DatasetRecord {
-                merged: hourly_sales,
-                replaced: self.replaced_hourly_sales.clone(),
-            },
+            sales_lines: DatasetRecord { merged: sales_lines, replaced: self.replaced_sales_lines.clone() },
+            hourly_sales: DatasetRecord { merged: hourly_sales, replaced: self.replaced_hourly_sales.clone() },
         }
     }
 }
@@ -200,11 +176,7 @@ impl CompactionPlan {
 /// Whether and how to compact an hour at `now`: only once `end + grace <= now`, and only when it has pieces no
 /// record replaces yet. `hourly_sales` pieces are replaced only when the `sales_lines` piece of the same landed
 /// object is an input (the hour is recomputed from `sales_lines`, so a piece listed on one side only stays live).
-pub fn plan_compaction(
-    state: &HourState,
-    now: Timestamp,
-    grace: SignedDuration,
-) -> Option<CompactionPlan> {
+pub fn plan_compaction(state: &HourState, now: Timestamp, grace: SignedDuration) -> Option<CompactionPlan> {
     if state.end() + grace > now {
         return None;
     }
@@ -214,30 +186,13 @@ pub fn plan_compaction(
     }
     let previous = state.record.as_ref();
     let mut inputs: Vec<String> = previous
-        .map(|r| {
-            r.sales_lines
-                .merged
-                .iter()
-                .filter(|n| state.sales_lines.contains(*n))
-                .cloned()
-                .collect()
-        })
+        .map(|r| r.sales_lines.merged.iter().filter(|n| state.sales_lines.contains(*n)).cloned().collect())
         .unwrap_or_default();
     inputs.extend(new.iter().cloned());
-    let mut replaced_sales_lines = previous
-        .map(|r| r.sales_lines.replaced.clone())
-        .unwrap_or_default();
+    let mut replaced_sales_lines = previous.map(|r| r.sales_lines.replaced.clone()).unwrap_or_default();
     replaced_sales_lines.extend(new.iter().cloned());
-    let mut replaced_hourly_sales = previous
-        .map(|r| r.hourly_sales.replaced.clone())
-        .unwrap_or_default();
-    replaced_hourly_sales.extend(
-        state
-            .hourly_sales
-            .iter()
-            .filter(|n| is_piece(n) && new.contains(*n))
-            .cloned(),
-    );
+    let mut replaced_hourly_sales = previous.map(|r| r.hourly_sales.replaced.clone()).unwrap_or_default();
+    replaced_hourly_sales.extend(state.hourly_sales.iter().filter(|n| is_piece(n) && new.contains(*n)).cloned());
     let mut h = DefaultHasher::new();
     state.partition.hash(&mut h);
     inputs.hash(&mut h);
@@ -254,11 +209,7 @@ pub fn plan_compaction(
 /// The files to delete in an hour at `now` (dataset, file name): once the record is `delay` old, the pieces
 /// it replaced and merged files it does not list from its own or earlier generations (superseded, or left by a
 /// crashed or concurrent run).
-pub fn plan_cleanup(
-    state: &HourState,
-    now: Timestamp,
-    delay: SignedDuration,
-) -> Vec<(Dataset, String)> {
+pub fn plan_cleanup(state: &HourState, now: Timestamp, delay: SignedDuration) -> Vec<(Dataset, String)> {
     let Some(record) = &state.record else {
         return Vec::new();
     };
@@ -283,10 +234,7 @@ pub fn plan_cleanup(
 
 /// The dates of the rolling window ending on `today`: `days` dates, oldest first.
 pub fn window_dates(today: Date, days: u32) -> Vec<Date> {
-    (0..days.max(1))
-        .rev()
-        .map(|back| today - jiff::Span::new().days(i64::from(back)))
-        .collect()
+    (0..days.max(1)).rev().map(|back| today - jiff::Span::new().days(i64::from(back))).collect()
 }
 
 /// The manifests of one dataset: one per day of the window (`dt=YYYY-MM-DD.json`) and the rolling
@@ -303,40 +251,22 @@ pub fn plan_manifests(
 ) -> ManifestPlan {
     let dates = window_dates(today, window_days);
     let mut by_date: BTreeMap<Date, Vec<String>> = dates.iter().map(|d| (*d, Vec::new())).collect();
-    let mut sorted: Vec<&HourState> = hours
-        .iter()
-        .filter(|h| by_date.contains_key(&h.partition.date))
-        .collect();
+    let mut sorted: Vec<&HourState> = hours.iter().filter(|h| by_date.contains_key(&h.partition.date)).collect();
     sorted.sort_by_key(|h| h.partition);
     for h in sorted {
-        let keys = h.live(dataset).into_iter().map(|name| {
-            format!(
-                "{}{name}",
-                layout.dataset_hour_prefix(dataset.name(), h.partition)
-            )
-        });
-        by_date
-            .get_mut(&h.partition.date)
-            .expect("filtered above")
-            .extend(keys);
+        let keys = h
+            .live(dataset)
+            .into_iter()
+            .map(|name| format!("{}{name}", layout.dataset_hour_prefix(dataset.name(), h.partition)));
+        by_date.get_mut(&h.partition.date).expect("filtered above").extend(keys);
     }
     let mut plan = ManifestPlan::default();
     let mut all = Vec::new();
     for (date, keys) in &by_date {
-        plan.add(
-            &layout.daily_manifest_key(dataset.name(), *date),
-            bucket,
-            keys,
-            existing,
-        );
+        plan.add(&layout.daily_manifest_key(dataset.name(), *date), bucket, keys, existing);
         all.extend(keys.iter().cloned());
     }
-    plan.add(
-        &layout.rolling_manifest_key(dataset.name(), window_days),
-        bucket,
-        &all,
-        existing,
-    );
+    plan.add(&layout.rolling_manifest_key(dataset.name(), window_days), bucket, &all, existing);
     plan
 }
 
@@ -347,10 +277,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn hour() -> EventHour {
-        EventHour {
-            date: "2026-11-23".parse().unwrap(),
-            hour: 9,
-        }
+        EventHour { date: "2026-11-23".parse().unwrap(), hour: 9 }
     }
 
     fn at(text: &str) -> Timestamp {
@@ -375,10 +302,7 @@ mod tests {
         let plan = plan_compaction(&s, at("2026-11-23T10:15:00Z"), GRACE).unwrap();
         assert_eq!(plan.generation, 1);
         assert_eq!(plan.inputs, ["a.csv", "b.csv"]);
-        assert_eq!(
-            plan_compaction(&state(&[]), at("2026-11-24T00:00:00Z"), GRACE),
-            None
-        );
+        assert_eq!(plan_compaction(&state(&[]), at("2026-11-24T00:00:00Z"), GRACE), None);
     }
 
     #[test]
@@ -391,21 +315,11 @@ mod tests {
         let m = plan.merged_name(0).file_name();
         s.sales_lines.insert(m.clone());
         s.hourly_sales.insert(m.clone());
-        assert_eq!(
-            s.live(Dataset::SalesLines),
-            ["a.csv", "b.csv"],
-            "no record yet: merged files are invisible"
-        );
+        assert_eq!(s.live(Dataset::SalesLines), ["a.csv", "b.csv"], "no record yet: merged files are invisible");
         s.record = Some(plan.record(vec![m.clone()], vec![m.clone()], now));
         assert_eq!(s.live(Dataset::SalesLines), std::slice::from_ref(&m));
-        assert_eq!(
-            s.live(Dataset::HourlySales),
-            [m.clone(), "c.csv".to_string()]
-        );
-        assert_eq!(
-            plan_cleanup(&s, now + GRACE - SignedDuration::from_secs(1), GRACE),
-            vec![]
-        );
+        assert_eq!(s.live(Dataset::HourlySales), [m.clone(), "c.csv".to_string()]);
+        assert_eq!(plan_cleanup(&s, now + GRACE - SignedDuration::from_secs(1), GRACE), vec![]);
         let cleanup = plan_cleanup(&s, now + GRACE, GRACE);
         assert_eq!(
             cleanup,
@@ -427,10 +341,7 @@ mod tests {
         s.record = Some(p1.record(vec![m1.clone()], vec![], now));
         assert_eq!(plan_compaction(&s, now, GRACE), None, "nothing new");
         s.sales_lines.insert("late.csv".into());
-        assert_eq!(
-            s.live(Dataset::SalesLines),
-            [m1.clone(), "late.csv".to_string()]
-        );
+        assert_eq!(s.live(Dataset::SalesLines), [m1.clone(), "late.csv".to_string()]);
         let p2 = plan_compaction(&s, now, GRACE).unwrap();
         assert_eq!(p2.generation, 2);
         assert_eq!(p2.inputs, [m1.clone(), "late.csv".to_string()]);
@@ -451,15 +362,8 @@ mod tests {
         let layout = Layout::default();
         let today: Date = "2026-11-23".parse().unwrap();
         let mut hours = Vec::new();
-        for (date, hour, n) in [
-            ("2026-11-16", 1, 5),
-            ("2026-11-17", 1, 2),
-            ("2026-11-23", 9, 1200),
-        ] {
-            let mut s = HourState::new(EventHour {
-                date: date.parse().unwrap(),
-                hour,
-            });
+        for (date, hour, n) in [("2026-11-16", 1, 5), ("2026-11-17", 1, 2), ("2026-11-23", 9, 1200)] {
+            let mut s = HourState::new(EventHour { date: date.parse().unwrap(), hour });
             s.hourly_sales = (0..n).map(|i| format!("p{i:05}.csv")).collect();
             hours.push(s);
         }
@@ -522,10 +426,7 @@ mod tests {
                     );
                 }
             }
-            let covered: BTreeSet<u8> = pieces
-                .iter()
-                .flat_map(|p| lines[p].iter().copied())
-                .collect();
+            let covered: BTreeSet<u8> = pieces.iter().flat_map(|p| lines[p].iter().copied()).collect();
             let arrived: BTreeSet<u8> = lines.values().flatten().copied().collect();
             if dataset == Dataset::SalesLines || complete {
                 prop_assert_eq!(covered, arrived, "{:?}", dataset);

@@ -72,9 +72,7 @@ impl Manifest {
     /// A manifest listing these files (S3 keys in `bucket`) by URI.
     pub fn of_files<'a>(bucket: &str, keys: impl IntoIterator<Item = &'a str>) -> Manifest {
         Manifest {
-            file_locations: vec![FileLocation::Uris {
-                uris: keys.into_iter().map(|k| s3_uri(bucket, k)).collect(),
-            }],
+            file_locations: vec![FileLocation::Uris { uris: keys.into_iter().map(|k| s3_uri(bucket, k)).collect() }],
             global_upload_settings: UploadSettings::default(),
         }
     }
@@ -96,9 +94,7 @@ impl Manifest {
         }
         let s = &self.global_upload_settings;
         if *s != UploadSettings::default() {
-            errors.push(format!(
-                "globalUploadSettings {s:?} do not describe salesflow's CSV files"
-            ));
+            errors.push(format!("globalUploadSettings {s:?} do not describe salesflow's CSV files"));
         }
         for location in &self.file_locations {
             match location {
@@ -109,8 +105,7 @@ impl Manifest {
                     for uri in uris {
                         match split_uri(uri) {
                             Some((_, key)) if !key.ends_with('/') => files += 1,
-                            _ => errors
-                                .push(format!("{uri:?} is not an s3://bucket/key URI of a file")),
+                            _ => errors.push(format!("{uri:?} is not an s3://bucket/key URI of a file")),
                         }
                     }
                 }
@@ -121,9 +116,7 @@ impl Manifest {
                     for prefix in prefixes {
                         match split_uri(prefix) {
                             Some(_) if prefix.ends_with('/') => files += files_under(prefix),
-                            _ => errors.push(format!(
-                                "{prefix:?} is not an s3://bucket/prefix/ URI of a folder"
-                            )),
+                            _ => errors.push(format!("{prefix:?} is not an s3://bucket/prefix/ URI of a folder")),
                         }
                     }
                 }
@@ -132,11 +125,7 @@ impl Manifest {
         if files > MAX_FILES {
             errors.push(format!("{files} files, more than QuickSight's {MAX_FILES}"));
         }
-        if errors.is_empty() {
-            Ok(files)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(files) } else { Err(errors) }
     }
 
     /// Every URI listed (not prefixes).
@@ -163,10 +152,7 @@ pub fn split(base_key: &str, bucket: &str, keys: &[String]) -> Vec<(String, Mani
     keys.chunks(MAX_FILES)
         .enumerate()
         .map(|(i, chunk)| {
-            (
-                manifest_part_key(base_key, i),
-                Manifest::of_files(bucket, chunk.iter().map(String::as_str)),
-            )
+            (manifest_part_key(base_key, i), Manifest::of_files(bucket, chunk.iter().map(String::as_str)))
         })
         .collect()
 }
@@ -191,12 +177,8 @@ impl ManifestPlan {
         }
         let n = parts.len();
         self.writes.extend(parts);
-        self.deletes.extend(
-            existing
-                .iter()
-                .filter(|k| manifest_part_of(base_key, k).is_some_and(|part| part >= n))
-                .cloned(),
-        );
+        self.deletes
+            .extend(existing.iter().filter(|k| manifest_part_of(base_key, k).is_some_and(|part| part >= n)).cloned());
     }
 }
 
@@ -206,22 +188,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn keys(n: usize) -> Vec<String> {
-        (0..n)
-            .map(|i| {
-                format!(
-                    "datasets/hourly_sales/dt=2026-11-23/hour={:02}/f{i:05}.csv",
-                    i % 24
-                )
-            })
-            .collect()
+        (0..n).map(|i| format!("datasets/hourly_sales/dt=2026-11-23/hour={:02}/f{i:05}.csv", i % 24)).collect()
     }
 
     #[test]
     fn a_manifest_has_quicksights_shape() {
-        let m = Manifest::of_files(
-            "salesflow-data",
-            ["datasets/hourly_sales/dt=2026-11-23/hour=09/a b.csv"],
-        );
+        let m = Manifest::of_files("salesflow-data", ["datasets/hourly_sales/dt=2026-11-23/hour=09/a b.csv"]);
         let json: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
         assert_eq!(
             json,
@@ -239,25 +211,16 @@ mod tests {
     fn prefixes_count_every_file_under_them() {
         let m = Manifest {
             file_locations: vec![
-                FileLocation::Prefixes {
-                    prefixes: vec!["s3://b/datasets/x/dt=2026-11-23/hour=09/".into()],
-                },
-                FileLocation::Uris {
-                    uris: vec!["s3://b/k.csv".into()],
-                },
+                FileLocation::Prefixes { prefixes: vec!["s3://b/datasets/x/dt=2026-11-23/hour=09/".into()] },
+                FileLocation::Uris { uris: vec!["s3://b/k.csv".into()] },
             ],
             global_upload_settings: UploadSettings::default(),
         };
         assert_eq!(m.validate(|_| 999), Ok(1000));
         assert!(m.validate(|_| 1000).unwrap_err()[0].contains("1001 files"));
         let bad = Manifest {
-            file_locations: vec![FileLocation::Uris {
-                uris: vec!["b/k.csv".into(), "s3://b/dir/".into()],
-            }],
-            global_upload_settings: UploadSettings {
-                contains_header: "false".into(),
-                ..UploadSettings::default()
-            },
+            file_locations: vec![FileLocation::Uris { uris: vec!["b/k.csv".into(), "s3://b/dir/".into()] }],
+            global_upload_settings: UploadSettings { contains_header: "false".into(), ..UploadSettings::default() },
         };
         assert_eq!(bad.validate(|_| 0).unwrap_err().len(), 3);
     }
@@ -275,19 +238,11 @@ mod tests {
                 "manifests/sales_lines/dt=2026-11-23.part-3.json"
             ]
         );
-        let counts: Vec<usize> = parts
-            .iter()
-            .map(|(_, m)| m.validate(|_| 0).unwrap())
-            .collect();
+        let counts: Vec<usize> = parts.iter().map(|(_, m)| m.validate(|_| 0).unwrap()).collect();
         assert_eq!(counts, [1000, 1000, 500]);
-        let all: Vec<String> = parts
-            .iter()
-            .flat_map(|(_, m)| m.uris().map(str::to_string).collect::<Vec<_>>())
-            .collect();
-        assert_eq!(
-            all,
-            files.iter().map(|k| s3_uri("b", k)).collect::<Vec<_>>()
-        );
+        let all: Vec<String> =
+            parts.iter().flat_map(|(_, m)| m.uris().map(str::to_string).collect::<Vec<_>>()).collect();
+        assert_eq!(all, files.iter().map(|k| s3_uri("b", k)).collect::<Vec<_>>());
         assert_eq!(split("m.json", "b", &[]), vec![]);
     }
 
@@ -301,10 +256,7 @@ mod tests {
         let mut plan = ManifestPlan::default();
         plan.add(base, "b", &keys(1001), &existing);
         assert_eq!(plan.writes.len(), 2);
-        assert_eq!(
-            plan.deletes,
-            [manifest_part_key(base, 2), manifest_part_key(base, 3)]
-        );
+        assert_eq!(plan.deletes, [manifest_part_key(base, 2), manifest_part_key(base, 3)]);
         assert_eq!(plan.splits, [(base.to_string(), 1001)]);
         let mut empty = ManifestPlan::default();
         empty.add(base, "b", &[], &existing);

@@ -51,12 +51,20 @@ impl ExportConfig {
             ..settings.layout
         };
         let window_days = read(var, "SALESFLOW_WINDOW_DAYS", &DEFAULT_WINDOW_DAYS.to_string(), |v| {
-            v.parse::<u32>().ok().filter(|d| (1..=366).contains(d)).map(|_| ()).ok_or("expected a number of days from 1 to 366".into())
+            v.parse::<u32>()
+                .ok()
+                .filter(|d| (1..=366).contains(d))
+                .map(|_| ())
+                .ok_or("expected a number of days from 1 to 366".into())
         })?
         .parse()
         .expect("checked");
         let grace: i64 = read(var, "SALESFLOW_COMPACTION_GRACE_MINUTES", &DEFAULT_GRACE_MINUTES.to_string(), |v| {
-            v.parse::<i64>().ok().filter(|m| (0..=24 * 60).contains(m)).map(|_| ()).ok_or("expected minutes from 0 to 1440".into())
+            v.parse::<i64>()
+                .ok()
+                .filter(|m| (0..=24 * 60).contains(m))
+                .map(|_| ())
+                .ok_or("expected minutes from 0 to 1440".into())
         })?
         .parse()
         .expect("checked");
@@ -110,7 +118,10 @@ mod tests {
             ("SALESFLOW_COMPACTION_GRACE_MINUTES", "0"),
         ])
         .unwrap();
-        assert_eq!((c.layout.datasets.as_str(), c.layout.manifests.as_str(), c.layout.landed.as_str()), ("prod/datasets/", "prod/manifests/", "prod/landed/"));
+        assert_eq!(
+            (c.layout.datasets.as_str(), c.layout.manifests.as_str(), c.layout.landed.as_str()),
+            ("prod/datasets/", "prod/manifests/", "prod/landed/")
+        );
         assert_eq!((c.window_days, c.grace), (3, SignedDuration::ZERO));
     }
 

@@ -82,7 +82,10 @@ mod tests {
 
     #[test]
     fn keys_are_form_decoded() {
-        assert_eq!(decode_key("landed/dt%3D2026-11-23/hour%3D09/a+b.ndjson.gz").unwrap(), "landed/dt=2026-11-23/hour=09/a b.ndjson.gz");
+        assert_eq!(
+            decode_key("landed/dt%3D2026-11-23/hour%3D09/a+b.ndjson.gz").unwrap(),
+            "landed/dt=2026-11-23/hour=09/a b.ndjson.gz"
+        );
         assert_eq!(decode_key("a%2Bb%26c%25").unwrap(), "a+b&c%");
         assert_eq!(decode_key("caf%C3%A9").unwrap(), "café");
         assert_eq!(decode_key("plain/key.csv").unwrap(), "plain/key.csv");
@@ -94,7 +97,10 @@ mod tests {
     #[test]
     fn payloads_are_told_apart() {
         assert_eq!(classify(&json!({"Service": "Amazon S3", "Event": "s3:TestEvent"})), Ok(Incoming::TestEvent));
-        assert_eq!(classify(&json!({"detail-type": "Scheduled Event", "source": "aws.events"})), Ok(Incoming::Scheduled));
+        assert_eq!(
+            classify(&json!({"detail-type": "Scheduled Event", "source": "aws.events"})),
+            Ok(Incoming::Scheduled)
+        );
         assert!(classify(&json!({"hello": 1})).is_err());
         assert!(classify(&json!({"Records": [{"nope": 1}]})).is_err());
     }

@@ -168,4 +168,3 @@ fn convert(file: std::fs::File, source: &str, summary: &mut ObjectSummary) -> st
     let hourly_rows = out.rows();
     Ok(Converted { sales_lines, sales_rows, hourly_sales: out.finish()?, hourly_rows })
 }
-

@@ -9,7 +9,9 @@ use std::io::BufReader;
 use bytes::Bytes;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use salesflow_core::compaction::{CompactionPlan, CompactionRecord, HourState, plan_cleanup, plan_compaction, plan_manifests, window_dates};
+use salesflow_core::compaction::{
+    CompactionPlan, CompactionRecord, HourState, plan_cleanup, plan_compaction, plan_manifests, window_dates,
+};
 use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator};
 use salesflow_core::datasets::sales_lines::{self, Deduper, SalesLine};
 use salesflow_core::datasets::{CsvWriter, Dataset, read_rows};
@@ -53,10 +55,10 @@ impl<S: ObjectStore> Exporter<S> {
     pub async fn run_scheduled(&self, now: Timestamp) -> Result<ScheduledSummary, HandlerError> {
         let today = jiff::tz::TimeZone::UTC.to_datetime(now).date();
         let mut dates = window_dates(today, self.config.window_days);
-        if let Ok(yesterday) = today.yesterday() {
-            if !dates.contains(&yesterday) {
-                dates.insert(0, yesterday);
-            }
+        if let Ok(yesterday) = today.yesterday()
+            && !dates.contains(&yesterday)
+        {
+            dates.insert(0, yesterday);
         }
         let mut hours = self.load_hours(&dates).await?;
         let mut summary = ScheduledSummary::default();
@@ -82,7 +84,15 @@ impl<S: ObjectStore> Exporter<S> {
                 .into_iter()
                 .map(|o| o.key)
                 .collect();
-            let plan = plan_manifests(&self.config.layout, &self.config.bucket, dataset, &states, today, self.config.window_days, &existing);
+            let plan = plan_manifests(
+                &self.config.layout,
+                &self.config.bucket,
+                dataset,
+                &states,
+                today,
+                self.config.window_days,
+                &existing,
+            );
             for (key, manifest) in &plan.writes {
                 self.store.put(&self.config.bucket, key, Bytes::from(manifest.to_bytes()), content_type::JSON).await?;
                 summary.manifests_written.push(key.clone());
@@ -160,7 +170,12 @@ impl<S: ObjectStore> Exporter<S> {
     }
 
     /// Merges an hour: de-duplicated `sales_lines` parts, `hourly_sales` recomputed from them, then the record.
-    async fn compact(&self, state: &mut HourState, plan: &CompactionPlan, now: Timestamp) -> Result<Result<CompactedHour, Skip>, HandlerError> {
+    async fn compact(
+        &self,
+        state: &mut HourState,
+        plan: &CompactionPlan,
+        now: Timestamp,
+    ) -> Result<Result<CompactedHour, Skip>, HandlerError> {
         let (bucket, layout) = (&self.config.bucket, &self.config.layout);
         let lines_prefix = layout.dataset_hour_prefix(Dataset::SalesLines.name(), plan.partition);
         let csv_err = |e: csv::Error| Skip(format!("CSV: {e}"));
@@ -181,7 +196,10 @@ impl<S: ObjectStore> Exporter<S> {
                 Err(e) => return Ok(Err(Skip(format!("{key}: {e}")))),
             };
             for record in records {
-                let line = match record.map_err(|e| e.to_string()).and_then(|r| SalesLine::from_row(&r).map_err(|e| e.to_string())) {
+                let line = match record
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| SalesLine::from_row(&r).map_err(|e| e.to_string()))
+                {
                     Ok(line) => line,
                     Err(e) => return Ok(Err(Skip(format!("{key}: {e}")))),
                 };
@@ -222,12 +240,20 @@ impl<S: ObjectStore> Exporter<S> {
         let hourly_rows = out.rows();
         let hourly_name = plan.merged_name(0).file_name();
         let body = out.finish().map_err(|e| HandlerError::UnknownEvent(e.to_string()))?;
-        let hourly_key = format!("{}{hourly_name}", layout.dataset_hour_prefix(Dataset::HourlySales.name(), plan.partition));
+        let hourly_key =
+            format!("{}{hourly_name}", layout.dataset_hour_prefix(Dataset::HourlySales.name(), plan.partition));
         self.store.put(bucket, &hourly_key, Bytes::from(body), content_type::CSV).await?;
         state.hourly_sales.insert(hourly_name.clone());
         // The commit point: from here on manifests list the merged files instead of the pieces.
         let record = plan.record(merged_lines.clone(), vec![hourly_name], now);
-        self.store.put(bucket, &layout.compaction_record_key(plan.partition), Bytes::from(record.to_bytes()), content_type::JSON).await?;
+        self.store
+            .put(
+                bucket,
+                &layout.compaction_record_key(plan.partition),
+                Bytes::from(record.to_bytes()),
+                content_type::JSON,
+            )
+            .await?;
         state.sales_lines.extend(merged_lines.iter().cloned());
         state.record = Some(record);
         tracing::info!(
@@ -251,11 +277,17 @@ impl<S: ObjectStore> Exporter<S> {
     }
 
     /// Uploads a merged `sales_lines` part; its file name, or "" when the CSV writer had failed.
-    async fn put_part(&self, plan: &CompactionPlan, index: usize, part: Result<CsvWriter<Vec<u8>>, Skip>) -> Result<String, HandlerError> {
+    async fn put_part(
+        &self,
+        plan: &CompactionPlan,
+        index: usize,
+        part: Result<CsvWriter<Vec<u8>>, Skip>,
+    ) -> Result<String, HandlerError> {
         let Ok(writer) = part else { return Ok(String::new()) };
         let Ok(body) = writer.finish() else { return Ok(String::new()) };
         let name = plan.merged_name(index as u32).file_name();
-        let key = format!("{}{name}", self.config.layout.dataset_hour_prefix(Dataset::SalesLines.name(), plan.partition));
+        let key =
+            format!("{}{name}", self.config.layout.dataset_hour_prefix(Dataset::SalesLines.name(), plan.partition));
         self.store.put(&self.config.bucket, &key, Bytes::from(body), content_type::CSV).await?;
         Ok(name)
     }

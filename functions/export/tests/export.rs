@@ -13,8 +13,8 @@ use salesflow_core::datasets::sales_lines::{self, SalesLine};
 use salesflow_core::datasets::{format_utc_second, read_rows};
 use salesflow_core::decimal::decimal_from_value;
 use salesflow_export::{HandlerError, decode_key};
-use salesflow_store::testing::{FailingStore, MemoryStore};
 use salesflow_store::ObjectStore;
+use salesflow_store::testing::{FailingStore, MemoryStore};
 use serde_json::{Value, json};
 
 const NOW: &str = "2026-11-23T09:00:01.123Z";
@@ -59,7 +59,8 @@ fn assert_matches_source(line: &SalesLine, src: &Value) {
     assert_eq!(line.sku, src["sku"].as_str().unwrap());
     assert_eq!(line.name, src["name"].as_str().unwrap(), "name comes back exactly");
     // Decimals: same value and same digits as the source text.
-    for (got, field) in [(line.quantity, "quantity"), (line.unit_price, "unit_price"), (line.line_total, "line_total")] {
+    for (got, field) in [(line.quantity, "quantity"), (line.unit_price, "unit_price"), (line.line_total, "line_total")]
+    {
         assert_eq!(got.to_string(), dec(&src[field]).to_string(), "{field}");
     }
     assert_eq!(line.discount.map(|d| d.to_string()), src.get("discount").map(|d| dec(d).to_string()));
@@ -89,7 +90,10 @@ async fn a_put_event_exports_both_datasets_exactly() {
     let summary = ex.handle(&event("s3-put.json"), now()).await.unwrap();
     assert_eq!(summary.kind, "s3");
     let object = &summary.objects[0];
-    assert_eq!((object.status, object.records_read, object.records_rejected, object.duplicates_dropped), ("exported", n_source as u64 + 3, 1, 2));
+    assert_eq!(
+        (object.status, object.records_read, object.records_rejected, object.duplicates_dropped),
+        ("exported", n_source as u64 + 3, 1, 2)
+    );
     assert_eq!(object.export_lag_ms, Some(3_000), "now - eventTime");
     let store = ex.store();
 
@@ -99,7 +103,10 @@ async fn a_put_event_exports_both_datasets_exactly() {
     let bytes = object_bytes(store, &lines_key);
     assert!(!bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "no BOM");
     assert!(bytes.starts_with(b"receipt_id,line_no,store_id,emitted_at,date,hour,weekday,category,sku,name,quantity,unit_price,discount,line_total,currency,is_return,has_loyalty_card,city,region,latitude,longitude,manager\r\n"));
-    let lines: Vec<SalesLine> = read_rows(&bytes[..], &sales_lines::COLUMNS).unwrap().map(|r| SalesLine::from_row(&r.unwrap()).unwrap()).collect();
+    let lines: Vec<SalesLine> = read_rows(&bytes[..], &sales_lines::COLUMNS)
+        .unwrap()
+        .map(|r| SalesLine::from_row(&r.unwrap()).unwrap())
+        .collect();
     assert_eq!(lines.len(), n_source);
     for (line, src) in lines.iter().zip(&source) {
         assert_matches_source(line, src);
@@ -117,10 +124,16 @@ async fn a_put_event_exports_both_datasets_exactly() {
     // hourly_sales: the sums of the source, per hour x store x category.
     let hourly_key = format!("datasets/hourly_sales/dt=2026-11-23/hour=08/{name}.csv");
     let bytes = object_bytes(store, &hourly_key);
-    let rows: Vec<HourlyRow> = read_rows(&bytes[..], &hourly_sales::COLUMNS).unwrap().map(|r| HourlyRow::from_row(&r.unwrap()).unwrap()).collect();
-    let mut expected: BTreeMap<(String, String), (Decimal, u64, BTreeSet<String>, u64)> = BTreeMap::new();
+    let rows: Vec<HourlyRow> = read_rows(&bytes[..], &hourly_sales::COLUMNS)
+        .unwrap()
+        .map(|r| HourlyRow::from_row(&r.unwrap()).unwrap())
+        .collect();
+    type Sums = (Decimal, u64, BTreeSet<String>, u64);
+    let mut expected: BTreeMap<(String, String), Sums> = BTreeMap::new();
     for src in &source[..n_source] {
-        let e = expected.entry((src["store_id"].as_str().unwrap().into(), src["category"].as_str().unwrap().into())).or_default();
+        let e = expected
+            .entry((src["store_id"].as_str().unwrap().into(), src["category"].as_str().unwrap().into()))
+            .or_default();
         e.0 += dec(&src["line_total"]);
         e.1 += 1;
         e.2.insert(src["receipt_id"].as_str().unwrap().into());
@@ -167,7 +180,8 @@ async fn python_csv_reads_the_same_cells() {
         }
         assert_eq!(python_rows, rust_rows, "{key}");
         if key.contains("sales_lines") {
-            let names: Vec<&str> = python_rows[1..].iter().map(|r| salesflow_core::datasets::cell::restore(&r[9])).collect();
+            let names: Vec<&str> =
+                python_rows[1..].iter().map(|r| salesflow_core::datasets::cell::restore(&r[9])).collect();
             let expected: Vec<&str> = source.iter().map(|s| s["name"].as_str().unwrap()).collect();
             assert_eq!(names, expected);
         }
@@ -184,8 +198,14 @@ async fn encoded_keys_are_decoded() {
     let summary = ex.handle(&event("s3-put-encoded-key.json"), now()).await.unwrap();
     assert_eq!(summary.objects[0].status, "exported");
     let keys: Vec<String> = ex.store().objects(BUCKET).into_iter().map(|(k, _)| k).collect();
-    assert!(keys.contains(&"datasets/sales_lines/dt=2026-11-23/hour=08/replay 2026-11-23 store+1=fr-0.csv".to_string()), "{keys:?}");
-    assert!(keys.contains(&"datasets/hourly_sales/dt=2026-11-23/hour=08/replay 2026-11-23 store+1=fr-0.csv".to_string()), "{keys:?}");
+    assert!(
+        keys.contains(&"datasets/sales_lines/dt=2026-11-23/hour=08/replay 2026-11-23 store+1=fr-0.csv".to_string()),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"datasets/hourly_sales/dt=2026-11-23/hour=08/replay 2026-11-23 store+1=fr-0.csv".to_string()),
+        "{keys:?}"
+    );
 }
 
 #[tokio::test]
@@ -210,10 +230,12 @@ async fn a_redelivered_event_leaves_the_bucket_byte_identical() {
     land(&store, &key, &records(5, 30, "2026-11-23T08:00:00Z"), true).await;
     let ex = exporter(store);
     ex.handle(&event("s3-put.json"), now()).await.unwrap();
-    let first: HashMap<String, Vec<u8>> = ex.store().objects(BUCKET).into_iter().map(|(k, v)| (k, v.to_vec())).collect();
+    let first: HashMap<String, Vec<u8>> =
+        ex.store().objects(BUCKET).into_iter().map(|(k, v)| (k, v.to_vec())).collect();
     assert_eq!(first.len(), 3);
     ex.handle(&event("s3-put.json"), "2026-11-23T09:05:00Z".parse().unwrap()).await.unwrap();
-    let second: HashMap<String, Vec<u8>> = ex.store().objects(BUCKET).into_iter().map(|(k, v)| (k, v.to_vec())).collect();
+    let second: HashMap<String, Vec<u8>> =
+        ex.store().objects(BUCKET).into_iter().map(|(k, v)| (k, v.to_vec())).collect();
     assert_eq!(first, second);
 }
 

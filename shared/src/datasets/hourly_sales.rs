@@ -80,8 +80,7 @@ pub struct HourlyRow {
 /// The start of the UTC hour an instant falls in.
 pub fn hour_start(ts: Timestamp) -> Timestamp {
     let s = ts.as_second();
-    Timestamp::from_second(s - s.rem_euclid(3600))
-        .expect("an hour start of a valid timestamp is valid")
+    Timestamp::from_second(s - s.rem_euclid(3600)).expect("an hour start of a valid timestamp is valid")
 }
 
 impl HourlyRow {
@@ -90,10 +89,7 @@ impl HourlyRow {
         fn opt_text(s: &Option<String>) -> Cow<'_, str> {
             s.as_deref().map(neutralize).unwrap_or(Cow::Borrowed(""))
         }
-        let opt_num = |d: Option<Decimal>| {
-            d.map(|d| Cow::Owned(d.to_string()))
-                .unwrap_or(Cow::Borrowed(""))
-        };
+        let opt_num = |d: Option<Decimal>| d.map(|d| Cow::Owned(d.to_string())).unwrap_or(Cow::Borrowed(""));
         [
             Cow::Owned(format_utc_second(self.key.hour_start_utc)),
             Cow::Owned(self.date.to_string()),
@@ -117,29 +113,16 @@ impl HourlyRow {
     /// Reads a row back (the inverse of [`HourlyRow::cells`]).
     pub fn from_row(row: &csv::StringRecord) -> Result<HourlyRow, RowError> {
         if row.len() != COLUMNS.len() {
-            return Err(RowError::new(
-                "",
-                format!("expected {} columns, found {}", COLUMNS.len(), row.len()),
-            ));
+            return Err(RowError::new("", format!("expected {} columns, found {}", COLUMNS.len(), row.len())));
         }
         let cell = |i: usize| row.get(i).unwrap_or_default();
         let text = |i: usize| restore(cell(i)).to_string();
         let opt_text = |i: usize| (!cell(i).is_empty()).then(|| text(i));
-        let num = |i: usize| {
-            parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"))
-        };
+        let num = |i: usize| parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"));
         let opt_num = |i: usize| {
-            if cell(i).is_empty() {
-                Ok(None)
-            } else {
-                num(i).map(Some)
-            }
+            if cell(i).is_empty() { Ok(None) } else { num(i).map(Some) }
         };
-        let count = |i: usize| {
-            cell(i)
-                .parse::<u64>()
-                .map_err(|_| RowError::new(COLUMNS[i], "expected a count"))
-        };
+        let count = |i: usize| cell(i).parse::<u64>().map_err(|_| RowError::new(COLUMNS[i], "expected a count"));
         Ok(HourlyRow {
             key: HourlyKey {
                 hour_start_utc: parse_utc_second(cell(0))
@@ -148,12 +131,8 @@ impl HourlyRow {
                 category: text(10),
                 currency: opt_text(11),
             },
-            date: cell(1)
-                .parse()
-                .map_err(|_| RowError::new(COLUMNS[1], "expected YYYY-MM-DD"))?,
-            hour: cell(2)
-                .parse()
-                .map_err(|_| RowError::new(COLUMNS[2], "expected an hour"))?,
+            date: cell(1).parse().map_err(|_| RowError::new(COLUMNS[1], "expected YYYY-MM-DD"))?,
+            hour: cell(2).parse().map_err(|_| RowError::new(COLUMNS[2], "expected an hour"))?,
             weekday: text(3),
             city: opt_text(5),
             region: opt_text(6),
@@ -230,13 +209,7 @@ impl HourlyAggregator {
 
     /// The rows, sorted by key.
     pub fn into_rows(self) -> Vec<HourlyRow> {
-        self.groups
-            .into_values()
-            .map(|g| HourlyRow {
-                receipts: g.receipts.len() as u64,
-                ..g.row
-            })
-            .collect()
+        self.groups.into_values().map(|g| HourlyRow { receipts: g.receipts.len() as u64, ..g.row }).collect()
     }
 }
 
@@ -250,11 +223,7 @@ mod tests {
     #[test]
     fn lines_sum_per_hour_store_and_category() {
         let mut agg = HourlyAggregator::new();
-        for (rid, no, q, total) in [
-            ("R1", 0, "2", "5.00"),
-            ("R1", 1, "-1", "-2.50"),
-            ("R2", 0, "1", "2.50"),
-        ] {
+        for (rid, no, q, total) in [("R1", 0, "2", "5.00"), ("R1", 1, "-1", "-2.50"), ("R2", 0, "1", "2.50")] {
             agg.add(&SalesLine::from_record(&record(rid, no, "Baguette", q, total)).unwrap());
         }
         let rows = agg.into_rows();

@@ -54,10 +54,7 @@ pub struct RowError {
 
 impl RowError {
     pub fn new(column: impl Into<String>, message: impl Into<String>) -> Self {
-        RowError {
-            column: column.into(),
-            message: message.into(),
-        }
+        RowError { column: column.into(), message: message.into() }
     }
 }
 
@@ -73,10 +70,7 @@ impl<W: Write> CsvWriter<W> {
         let mut inner = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
             .quote_style(csv::QuoteStyle::Necessary)
-            .from_writer(Counting {
-                inner: out,
-                bytes: 0,
-            });
+            .from_writer(Counting { inner: out, bytes: 0 });
         inner.write_record(columns)?;
         Ok(CsvWriter { inner, rows: 0 })
     }
@@ -102,10 +96,7 @@ impl<W: Write> CsvWriter<W> {
 
     /// Flushes and gives back the output.
     pub fn finish(self) -> std::io::Result<W> {
-        self.inner
-            .into_inner()
-            .map(|c| c.inner)
-            .map_err(|e| std::io::Error::other(e.to_string()))
+        self.inner.into_inner().map(|c| c.inner).map_err(|e| std::io::Error::other(e.to_string()))
     }
 }
 
@@ -126,23 +117,13 @@ impl<W: Write> Write for Counting<W> {
 }
 
 /// Reads a dataset file: checks the header is exactly `columns`, then yields the data rows.
-pub fn read_rows<R: Read>(
-    input: R,
-    columns: &[&str],
-) -> Result<csv::StringRecordsIntoIter<R>, RowError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(input);
-    let header = reader
-        .headers()
-        .map_err(|e| RowError::new("", format!("unreadable header: {e}")))?;
+pub fn read_rows<R: Read>(input: R, columns: &[&str]) -> Result<csv::StringRecordsIntoIter<R>, RowError> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(input);
+    let header = reader.headers().map_err(|e| RowError::new("", format!("unreadable header: {e}")))?;
     if header.iter().ne(columns.iter().copied()) {
         return Err(RowError::new(
             "",
-            format!(
-                "unexpected header {:?}, expected {columns:?}",
-                header.iter().collect::<Vec<_>>()
-            ),
+            format!("unexpected header {:?}, expected {columns:?}", header.iter().collect::<Vec<_>>()),
         ));
     }
     Ok(reader.into_records())
@@ -155,10 +136,7 @@ pub fn format_utc_second(ts: Timestamp) -> String {
 
 /// The inverse of [`format_utc_second`].
 pub fn parse_utc_second(text: &str) -> Option<Timestamp> {
-    let dt = jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S", text)
-        .ok()?
-        .to_datetime()
-        .ok()?;
+    let dt = jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S", text).ok()?.to_datetime().ok()?;
     jiff::tz::TimeZone::UTC.to_timestamp(dt).ok()
 }
 
@@ -172,21 +150,13 @@ mod tests {
         w.write_row(["x,y", "say \"hi\"\nthere"]).unwrap();
         assert_eq!(w.rows(), 1);
         let bytes = w.finish().unwrap();
-        assert_eq!(
-            String::from_utf8(bytes).unwrap(),
-            "a,b\r\n\"x,y\",\"say \"\"hi\"\"\nthere\"\r\n"
-        );
+        assert_eq!(String::from_utf8(bytes).unwrap(), "a,b\r\n\"x,y\",\"say \"\"hi\"\"\nthere\"\r\n");
     }
 
     #[test]
     fn a_wrong_header_is_refused() {
         assert!(read_rows(&b"a,c\r\n1,2\r\n"[..], &["a", "b"]).is_err());
-        assert_eq!(
-            read_rows(&b"a,b\r\n1,2\r\n"[..], &["a", "b"])
-                .unwrap()
-                .count(),
-            1
-        );
+        assert_eq!(read_rows(&b"a,b\r\n1,2\r\n"[..], &["a", "b"]).unwrap().count(), 1);
     }
 
     #[test]

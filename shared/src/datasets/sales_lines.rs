@@ -93,10 +93,7 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError {
-            path: field.to_string(),
-            message: message.into(),
-        });
+        self.errors.push(FieldError { path: field.to_string(), message: message.into() });
     }
 
     fn present(&self, field: &str) -> Option<&'a Value> {
@@ -151,15 +148,9 @@ impl<'a> Fields<'a> {
             None => self.fail(field, "missing"),
             Some(Value::Number(n)) => match n.as_i64().filter(|i| range.contains(i)) {
                 Some(i) => return i,
-                None => self.fail(
-                    field,
-                    format!("expected an integer in {range:?}, found {n}"),
-                ),
+                None => self.fail(field, format!("expected an integer in {range:?}, found {n}")),
             },
-            Some(other) => self.fail(
-                field,
-                format!("expected an integer, found {}", describe(other)),
-            ),
+            Some(other) => self.fail(field, format!("expected an integer, found {}", describe(other))),
         }
         0
     }
@@ -172,15 +163,9 @@ impl SalesLine {
     /// are optional. Every bad field is named in the error.
     pub fn from_record(record: &Value) -> Result<SalesLine, RecordError> {
         let Value::Object(map) = record else {
-            return Err(RecordError::field(
-                "",
-                format!("expected an object, found {}", describe(record)),
-            ));
+            return Err(RecordError::field("", format!("expected an object, found {}", describe(record))));
         };
-        let mut f = Fields {
-            record: map,
-            errors: Vec::new(),
-        };
+        let mut f = Fields { record: map, errors: Vec::new() };
         let receipt_id = f.text("receipt_id");
         let line_no = f.integer("line_no", 0..=i64::from(u32::MAX)) as u32;
         let store_id = f.text("store_id");
@@ -209,9 +194,8 @@ impl SalesLine {
         let quantity = f.decimal("quantity");
         let unit_price = f.decimal("unit_price");
         let discount = f.optional_decimal("discount");
-        let line_total = f
-            .optional_decimal("line_total")
-            .unwrap_or_else(|| quantity * unit_price - discount.unwrap_or_default());
+        let line_total =
+            f.optional_decimal("line_total").unwrap_or_else(|| quantity * unit_price - discount.unwrap_or_default());
         let currency = f.optional_text("currency");
         let has_loyalty_card = match f.present("loyalty_card") {
             None => false,
@@ -307,29 +291,16 @@ impl SalesLine {
     /// Reads a row back (the inverse of [`SalesLine::cells`]); the error names the column.
     pub fn from_row(row: &csv::StringRecord) -> Result<SalesLine, RowError> {
         if row.len() != COLUMNS.len() {
-            return Err(RowError::new(
-                "",
-                format!("expected {} columns, found {}", COLUMNS.len(), row.len()),
-            ));
+            return Err(RowError::new("", format!("expected {} columns, found {}", COLUMNS.len(), row.len())));
         }
         let cell = |i: usize| row.get(i).unwrap_or_default();
         let text = |i: usize| restore(cell(i)).to_string();
         let opt_text = |i: usize| (!cell(i).is_empty()).then(|| text(i));
-        let num = |i: usize| {
-            parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"))
-        };
+        let num = |i: usize| parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"));
         let opt_num = |i: usize| {
-            if cell(i).is_empty() {
-                Ok(None)
-            } else {
-                num(i).map(Some)
-            }
+            if cell(i).is_empty() { Ok(None) } else { num(i).map(Some) }
         };
-        let int = |i: usize| {
-            cell(i)
-                .parse::<i64>()
-                .map_err(|_| RowError::new(COLUMNS[i], "expected an integer"))
-        };
+        let int = |i: usize| cell(i).parse::<i64>().map_err(|_| RowError::new(COLUMNS[i], "expected an integer"));
         let flag = |i: usize| match cell(i) {
             "1" => Ok(true),
             "0" => Ok(false),
@@ -337,14 +308,11 @@ impl SalesLine {
         };
         let line = SalesLine {
             receipt_id: text(0),
-            line_no: u32::try_from(int(1)?)
-                .map_err(|_| RowError::new(COLUMNS[1], "out of range"))?,
+            line_no: u32::try_from(int(1)?).map_err(|_| RowError::new(COLUMNS[1], "out of range"))?,
             store_id: text(2),
             emitted_at: parse_utc_second(cell(3))
                 .ok_or_else(|| RowError::new(COLUMNS[3], "expected YYYY-MM-DD HH:MM:SS"))?,
-            date: cell(4)
-                .parse()
-                .map_err(|_| RowError::new(COLUMNS[4], "expected YYYY-MM-DD"))?,
+            date: cell(4).parse().map_err(|_| RowError::new(COLUMNS[4], "expected YYYY-MM-DD"))?,
             hour: i8::try_from(int(5)?).map_err(|_| RowError::new(COLUMNS[5], "out of range"))?,
             weekday: text(6),
             category: text(7),
@@ -363,10 +331,7 @@ impl SalesLine {
             manager: opt_text(21),
         };
         if flag(15)? != line.is_return() {
-            return Err(RowError::new(
-                COLUMNS[15],
-                "disagrees with the sign of quantity",
-            ));
+            return Err(RowError::new(COLUMNS[15], "disagrees with the sign of quantity"));
         }
         Ok(line)
     }
@@ -434,13 +399,7 @@ pub(crate) mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    pub(crate) fn record(
-        receipt: &str,
-        line_no: u32,
-        name: &str,
-        quantity: &str,
-        line_total: &str,
-    ) -> Value {
+    pub(crate) fn record(receipt: &str, line_no: u32, name: &str, quantity: &str, line_total: &str) -> Value {
         let mut v = json!({
             "receipt_id": receipt, "store_id": "S00042", "emitted_at": "2026-11-23T09:29:54.940+01:00",
             "loyalty_card": "LC0000000001", "currency": "EUR", "line_no": line_no, "sku": "SKU-000001",
@@ -451,18 +410,13 @@ pub(crate) mod tests {
         let map = v.as_object_mut().unwrap();
         map.insert("quantity".into(), serde_json::from_str(quantity).unwrap());
         map.insert("unit_price".into(), serde_json::from_str("2.50").unwrap());
-        map.insert(
-            "line_total".into(),
-            serde_json::from_str(line_total).unwrap(),
-        );
+        map.insert("line_total".into(), serde_json::from_str(line_total).unwrap());
         v
     }
 
     #[test]
     fn a_landed_record_becomes_a_row_with_documented_cells() {
-        let line =
-            SalesLine::from_record(&record("S00042-1", 3, "=cmd|' /C calc'!A0", "-2", "-5.00"))
-                .unwrap();
+        let line = SalesLine::from_record(&record("S00042-1", 3, "=cmd|' /C calc'!A0", "-2", "-5.00")).unwrap();
         let cells: Vec<String> = line.cells().iter().map(|c| c.to_string()).collect();
         assert_eq!(
             cells,
@@ -502,12 +456,9 @@ pub(crate) mod tests {
         map.insert("quantity".into(), json!("abc"));
         map.insert("emitted_at".into(), json!("2026-11-23 09:00"));
         let err = SalesLine::from_record(&r).unwrap_err().to_string();
-        for field in [
-            "sku: missing",
-            "hour: expected an integer",
-            "quantity: expected a decimal",
-            "emitted_at: expected",
-        ] {
+        for field in
+            ["sku: missing", "hour: expected an integer", "quantity: expected a decimal", "emitted_at: expected"]
+        {
             assert!(err.contains(field), "{err}");
         }
     }
@@ -518,10 +469,7 @@ pub(crate) mod tests {
         let map = r.as_object_mut().unwrap();
         map.remove("line_total");
         map.insert("discount".into(), serde_json::from_str("0.10").unwrap());
-        assert_eq!(
-            SalesLine::from_record(&r).unwrap().line_total.to_string(),
-            "0.73250"
-        );
+        assert_eq!(SalesLine::from_record(&r).unwrap().line_total.to_string(), "0.73250");
     }
 
     #[test]
@@ -530,10 +478,7 @@ pub(crate) mod tests {
         let a = SalesLine::from_record(&record("R1", 0, "a", "1", "2.50")).unwrap();
         let b = SalesLine::from_record(&record("R1", 1, "b", "1", "2.50")).unwrap();
         let c = SalesLine::from_record(&record("R2", 0, "c", "1", "2.50")).unwrap();
-        let kept: Vec<bool> = [&a, &b, &a, &c, &b]
-            .iter()
-            .map(|l| d.first_time(l))
-            .collect();
+        let kept: Vec<bool> = [&a, &b, &a, &c, &b].iter().map(|l| d.first_time(l)).collect();
         assert_eq!(kept, [true, true, false, true, false]);
         assert_eq!((d.kept(), d.dropped()), (3, 2));
     }
@@ -547,31 +492,10 @@ pub(crate) mod tests {
         ];
         let dec = (any::<i64>(), 0u32..6).prop_map(|(m, s)| Decimal::new(m % 10_000_000_000, s));
         (
-            (
-                "[A-Z0-9-]{1,20}",
-                any::<u32>(),
-                text.clone(),
-                1_700_000_000i64..2_000_000_000,
-            ),
-            (
-                text.clone(),
-                text.clone(),
-                text.clone(),
-                dec.clone(),
-                dec.clone(),
-                proptest::option::of(dec.clone()),
-            ),
-            (
-                dec.clone(),
-                proptest::option::of("[A-Z]{3}"),
-                any::<bool>(),
-                proptest::option::of(text.clone()),
-            ),
-            (
-                proptest::option::of(dec.clone()),
-                proptest::option::of(dec),
-                proptest::option::of(text),
-            ),
+            ("[A-Z0-9-]{1,20}", any::<u32>(), text.clone(), 1_700_000_000i64..2_000_000_000),
+            (text.clone(), text.clone(), text.clone(), dec.clone(), dec.clone(), proptest::option::of(dec.clone())),
+            (dec.clone(), proptest::option::of("[A-Z]{3}"), any::<bool>(), proptest::option::of(text.clone())),
+            (proptest::option::of(dec.clone()), proptest::option::of(dec), proptest::option::of(text)),
         )
             .prop_map(
                 |(

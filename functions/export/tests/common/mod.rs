@@ -62,7 +62,8 @@ pub fn flatten(receipt: &Value, store_no: u32) -> Vec<Value> {
         }
         let q = salesflow_core::decimal::decimal_from_value(&line["quantity"]).unwrap();
         let p = salesflow_core::decimal::decimal_from_value(&line["unit_price"]).unwrap();
-        let d = line.get("discount").map(|d| salesflow_core::decimal::decimal_from_value(d).unwrap()).unwrap_or_default();
+        let d =
+            line.get("discount").map(|d| salesflow_core::decimal::decimal_from_value(d).unwrap()).unwrap_or_default();
         r.insert("line_total".into(), salesflow_core::decimal::decimal_to_value(q * p - d));
         r.insert("date".into(), json!(local.date().to_string()));
         r.insert("hour".into(), json!(local.hour()));
@@ -145,7 +146,8 @@ impl CheckingStore {
             if let Err(e) = manifest.validate(|_| 0) {
                 problems.push(format!("{key}: {e:?}"));
             }
-            let mut listed: BTreeMap<(Dataset, salesflow_core::transforms::combiner::EventHour), BTreeSet<String>> = BTreeMap::new();
+            let mut listed: BTreeMap<(Dataset, salesflow_core::transforms::combiner::EventHour), BTreeSet<String>> =
+                BTreeMap::new();
             for uri in manifest.uris() {
                 let (bucket, file) = split_uri(uri).unwrap();
                 if bucket != BUCKET || !objects.contains_key(file) {
@@ -183,7 +185,13 @@ impl ObjectStore for CheckingStore {
         self.check();
         Ok(())
     }
-    async fn put_if_absent(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<bool, StoreError> {
+    async fn put_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<bool, StoreError> {
         let r = self.inner.put_if_absent(bucket, key, body, content_type).await?;
         self.check();
         Ok(r)
