@@ -39,7 +39,8 @@ pub struct GenerateArgs {
 
 pub fn run(args: GenerateArgs) -> Result<ExitCode> {
     if let Some(path) = &args.stores_csv {
-        std::fs::write(path, store_table_csv(args.stores)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, store_table_csv(args.stores))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => {

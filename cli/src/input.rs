@@ -17,7 +17,8 @@ pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
         Box::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
     };
     let mut buffered = BufReader::with_capacity(1 << 20, raw);
-    let is_gzip = buffered.fill_buf().with_context(|| format!("cannot read {}", path.display()))?.starts_with(&GZIP_MAGIC);
+    let is_gzip =
+        buffered.fill_buf().with_context(|| format!("cannot read {}", path.display()))?.starts_with(&GZIP_MAGIC);
     Ok(if is_gzip { Box::new(MultiGzDecoder::new(buffered)) } else { Box::new(buffered) })
 }
 

@@ -18,7 +18,8 @@ pub fn load(path: Option<&Path>) -> Result<Pipeline> {
 }
 
 fn compile(path: &Path) -> Result<Pipeline, Vec<ConfigError>> {
-    let text = std::fs::read_to_string(path).map_err(|e| vec![ConfigError::new(path.display().to_string(), e.to_string())])?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| vec![ConfigError::new(path.display().to_string(), e.to_string())])?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     PipelineConfig::parse(&text).map_err(|e| vec![e])?.compile(&DirResources(dir.to_path_buf()))
 }

@@ -56,11 +56,16 @@ pub fn run(args: TransformArgs) -> Result<ExitCode> {
     }
     let pipeline = pipeline::load(args.pipeline.as_deref())?;
     let mut out: Box<dyn Write> = match &args.out {
-        Some(p) => Box::new(BufWriter::with_capacity(1 << 20, File::create(p).with_context(|| format!("cannot create {}", p.display()))?)),
+        Some(p) => Box::new(BufWriter::with_capacity(
+            1 << 20,
+            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
         None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
     };
     let mut rejects: Option<Box<dyn Write>> = match &args.rejects {
-        Some(p) => Some(Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?))),
+        Some(p) => {
+            Some(Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)))
+        }
         None => None,
     };
     let inputs = if args.inputs.is_empty() { vec![PathBuf::from("-")] } else { args.inputs.clone() };

@@ -23,46 +23,21 @@ pub fn parse_decimal(text: &str) -> Option<Decimal> {
     if text.is_empty() || text.trim() != text {
         return None;
     }
-    if text.contains(['e', 'E']) {
-        let d = Decimal::from_scientific(text).ok()?;
-        // from_scientific rounds silently when the mantissa is too long: check the round trip.
-        let back = plain_digits_of_scientific(text)?;
-        return (d.normalize().to_string() == back).then_some(d);
-    }
-    Decimal::from_str_exact(text).ok()
-}
-
-/// The normalized plain-decimal text a scientific literal denotes, for the exactness check above.
-fn plain_digits_of_scientific(text: &str) -> Option<String> {
-    let (mantissa, exponent) = text.split_once(['e', 'E'])?;
-    let exponent: i64 = exponent.parse().ok()?;
-    let negative = mantissa.starts_with('-');
-    let mantissa = mantissa.trim_start_matches(['-', '+']);
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if int.is_empty() && frac.is_empty() || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let digits = format!("{int}{frac}");
-    let point = int.len() as i64 + exponent;
-    if point > 40 || point < -40 {
-        return None;
-    }
-    let (int_part, frac_part) = if point <= 0 {
-        ("0".to_string(), format!("{}{digits}", "0".repeat((-point) as usize)))
-    } else if point as usize >= digits.len() {
-        (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return Decimal::from_str_exact(text).ok();
+    };
+    let mut d = Decimal::from_str_exact(mantissa).ok()?;
+    let exponent: i32 = exponent.parse().ok()?;
+    if exponent < 0 {
+        let scale = d.scale().checked_add(exponent.unsigned_abs())?;
+        (scale <= 28).then_some(())?;
+        d.set_scale(scale).ok()?;
     } else {
-        (digits[..point as usize].to_string(), digits[point as usize..].to_string())
-    };
-    let int_part = int_part.trim_start_matches('0');
-    let frac_part = frac_part.trim_end_matches('0');
-    let body = match (int_part.is_empty(), frac_part.is_empty()) {
-        (true, true) => return Some("0".to_string()),
-        (true, false) => format!("0.{frac_part}"),
-        (false, true) => int_part.to_string(),
-        (false, false) => format!("{int_part}.{frac_part}"),
-    };
-    Some(if negative { format!("-{body}") } else { body })
+        for _ in 0..exponent {
+            d = d.checked_mul(Decimal::TEN)?;
+        }
+    }
+    Some(d)
 }
 
 /// Writes a decimal as a JSON number with exactly its digits (`2.50` stays `2.50`).

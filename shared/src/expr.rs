@@ -100,7 +100,11 @@ impl Expr {
                         return Ok(Some(d));
                     }
                 }
-                return if lenient { Ok(None) } else { Err(RecordError::field("", "coalesce: every argument is missing")) };
+                return if lenient {
+                    Ok(None)
+                } else {
+                    Err(RecordError::field("", "coalesce: every argument is missing"))
+                };
             }
             Expr::Call(Function::Abs, args) => strict(&args[0])?.abs(),
             Expr::Call(Function::Round, args) => {
@@ -226,9 +230,8 @@ impl Parser<'_> {
                         "max" => (Function::Max, 1..=usize::MAX),
                         _ => {
                             self.pos = start;
-                            return Err(self.error(&format!(
-                                "unknown function {name:?} (known: coalesce, abs, round, min, max)"
-                            )));
+                            return Err(self
+                                .error(&format!("unknown function {name:?} (known: coalesce, abs, round, min, max)")));
                         }
                     };
                     let mut args = Vec::new();
@@ -245,7 +248,11 @@ impl Parser<'_> {
                     }
                     if !arity.contains(&args.len()) {
                         self.pos = start;
-                        return Err(self.error(&format!("{name} takes {} argument(s), got {}", arity_text(&arity), args.len())));
+                        return Err(self.error(&format!(
+                            "{name} takes {} argument(s), got {}",
+                            arity_text(&arity),
+                            args.len()
+                        )));
                     }
                     return Ok(Expr::Call(function, args));
                 }
@@ -279,7 +286,10 @@ mod tests {
     fn line_total_is_exact() {
         let rec: Value = serde_json::from_str(r#"{"quantity": 3, "unit_price": 0.1, "discount": "0.05"}"#).unwrap();
         assert_eq!(eval("quantity * unit_price - coalesce(discount, 0)", rec).unwrap(), "0.25");
-        assert_eq!(eval("quantity * unit_price - coalesce(discount, 0)", json!({"quantity": 2, "unit_price": "1.5"})).unwrap(), "3.0");
+        assert_eq!(
+            eval("quantity * unit_price - coalesce(discount, 0)", json!({"quantity": 2, "unit_price": "1.5"})).unwrap(),
+            "3.0"
+        );
     }
 
     #[test]
@@ -307,6 +317,9 @@ mod tests {
             "invalid expression at position 5: unknown function \"foo\" (known: coalesce, abs, round, min, max)"
         );
         assert_eq!(Expr::parse("a +").unwrap_err(), "invalid expression at position 4: unexpected end of expression");
-        assert_eq!(Expr::parse("round(1)").unwrap_err(), "invalid expression at position 1: round takes 2 argument(s), got 1");
+        assert_eq!(
+            Expr::parse("round(1)").unwrap_err(),
+            "invalid expression at position 1: round takes 2 argument(s), got 1"
+        );
     }
 }

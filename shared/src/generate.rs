@@ -69,21 +69,132 @@ const MANAGERS: &[(&str, &str)] = &[
 ];
 
 /// (category, price range in cents, sold by weight, products)
-const CATEGORIES: &[(&str, (i64, i64), bool, &[&str])] = &[
-    ("Fruits & Vegetables", (89, 699), true, &["Tomatoes", "Apples Golden", "Bananas", "Carrots", "Courgettes", "Clementines", "Potatoes, new", "Leeks", "Pears Conférence", "Avocados"]),
-    ("Dairy", (59, 899), false, &["Crème fraîche 30%", "Milk, semi-skimmed 1L", "Yoghurt nature x8", "Butter, salted 250g", "Comté \"18 mois\"", "Camembert de Normandie", "Emmental râpé", "Fromage blanc 3,2%"]),
-    ("Bakery", (35, 749), false, &["Baguette tradition", "Croissant", "Pain au chocolat", "Brioche tressée", "Pain de campagne", "Tarte aux pommes", "Éclair café"]),
-    ("Meat", (299, 2899), true, &["Entrecôte", "Poulet fermier", "Jambon, 4 tranches", "Saucisses de Toulouse", "Steak haché 5%", "Rôti de porc"]),
-    ("Fish", (399, 3499), true, &["Saumon, pavé", "Cabillaud", "Crevettes roses", "Moules de bouchot", "Thon albacore"]),
-    ("Beverages", (49, 1299), false, &["Eau minérale 6x1,5L", "Jus d'orange 1L", "Café moulu 250g", "Thé vert", "Soda cola 1,5L", "Bière blonde 6x25cl"]),
-    ("Wine & Spirits", (399, 8999), false, &["Bordeaux rouge AOC", "Champagne brut", "Côtes du Rhône", "Chablis", "Cognac VS", "Rosé de Provence"]),
-    ("Grocery", (69, 1199), false, &["Pâtes, coquillettes 500g", "Riz basmati 1kg", "Huile d'olive vierge", "Farine T55", "Sucre en morceaux", "Confiture fraise", "Chocolat noir 70%"]),
-    ("Frozen", (149, 1499), false, &["Pizza 4 fromages", "Glace vanille", "Petits pois surgelés", "Frites au four", "Poisson pané"]),
-    ("Household", (99, 1999), false, &["Lessive liquide", "Papier toilette x12", "Liquide vaisselle", "Éponges x3", "Sacs poubelle 50L"]),
-    ("Hygiene & Beauty", (129, 2999), false, &["Shampooing", "Gel douche", "Dentifrice", "Crème hydratante", "Déodorant"]),
+type CategorySpec = (&'static str, (i64, i64), bool, &'static [&'static str]);
+const CATEGORIES: &[CategorySpec] = &[
+    (
+        "Fruits & Vegetables",
+        (89, 699),
+        true,
+        &[
+            "Tomatoes",
+            "Apples Golden",
+            "Bananas",
+            "Carrots",
+            "Courgettes",
+            "Clementines",
+            "Potatoes, new",
+            "Leeks",
+            "Pears Conférence",
+            "Avocados",
+        ],
+    ),
+    (
+        "Dairy",
+        (59, 899),
+        false,
+        &[
+            "Crème fraîche 30%",
+            "Milk, semi-skimmed 1L",
+            "Yoghurt nature x8",
+            "Butter, salted 250g",
+            "Comté \"18 mois\"",
+            "Camembert de Normandie",
+            "Emmental râpé",
+            "Fromage blanc 3,2%",
+        ],
+    ),
+    (
+        "Bakery",
+        (35, 749),
+        false,
+        &[
+            "Baguette tradition",
+            "Croissant",
+            "Pain au chocolat",
+            "Brioche tressée",
+            "Pain de campagne",
+            "Tarte aux pommes",
+            "Éclair café",
+        ],
+    ),
+    (
+        "Meat",
+        (299, 2899),
+        true,
+        &[
+            "Entrecôte",
+            "Poulet fermier",
+            "Jambon, 4 tranches",
+            "Saucisses de Toulouse",
+            "Steak haché 5%",
+            "Rôti de porc",
+        ],
+    ),
+    (
+        "Fish",
+        (399, 3499),
+        true,
+        &["Saumon, pavé", "Cabillaud", "Crevettes roses", "Moules de bouchot", "Thon albacore"],
+    ),
+    (
+        "Beverages",
+        (49, 1299),
+        false,
+        &[
+            "Eau minérale 6x1,5L",
+            "Jus d'orange 1L",
+            "Café moulu 250g",
+            "Thé vert",
+            "Soda cola 1,5L",
+            "Bière blonde 6x25cl",
+        ],
+    ),
+    (
+        "Wine & Spirits",
+        (399, 8999),
+        false,
+        &["Bordeaux rouge AOC", "Champagne brut", "Côtes du Rhône", "Chablis", "Cognac VS", "Rosé de Provence"],
+    ),
+    (
+        "Grocery",
+        (69, 1199),
+        false,
+        &[
+            "Pâtes, coquillettes 500g",
+            "Riz basmati 1kg",
+            "Huile d'olive vierge",
+            "Farine T55",
+            "Sucre en morceaux",
+            "Confiture fraise",
+            "Chocolat noir 70%",
+        ],
+    ),
+    (
+        "Frozen",
+        (149, 1499),
+        false,
+        &["Pizza 4 fromages", "Glace vanille", "Petits pois surgelés", "Frites au four", "Poisson pané"],
+    ),
+    (
+        "Household",
+        (99, 1999),
+        false,
+        &["Lessive liquide", "Papier toilette x12", "Liquide vaisselle", "Éponges x3", "Sacs poubelle 50L"],
+    ),
+    (
+        "Hygiene & Beauty",
+        (129, 2999),
+        false,
+        &["Shampooing", "Gel douche", "Dentifrice", "Crème hydratante", "Déodorant"],
+    ),
     ("Baby", (199, 3999), false, &["Couches taille 3", "Lait infantile", "Petits pots légumes", "Lingettes x64"]),
     ("Pet", (149, 2999), false, &["Croquettes chat 2kg", "Litière", "Pâtée chien x4"]),
-    ("Electronics", (999, 44999), false, &["Écouteurs sans fil", "Chargeur USB-C", "Ampoule LED", "Enceinte Bluetooth", "Clé USB 64 Go", "Casque audio"]),
+    (
+        "Electronics",
+        (999, 44999),
+        false,
+        &["Écouteurs sans fil", "Chargeur USB-C", "Ampoule LED", "Enceinte Bluetooth", "Clé USB 64 Go", "Casque audio"],
+    ),
     ("Textile", (499, 7999), false, &["T-shirt coton", "Chaussettes x3", "Pull laine", "Jean slim", "Pyjama enfant"]),
     ("Garden", (299, 14999), false, &["Terreau 40L", "Plante verte", "Arrosoir", "Graines de tomates"]),
     ("Toys", (499, 9999), false, &["Puzzle 1000 pièces", "Jeu de société", "Peluche", "Briques de construction"]),
@@ -292,7 +403,11 @@ mod tests {
             lines += receipt.lines.len();
             returns += receipt.lines.iter().filter(|l| l.is_return()).count();
             cards += usize::from(receipt.loyalty_card.is_some());
-            let paid: Decimal = receipt.lines.iter().map(|l| (l.quantity * l.unit_price).round_dp(2) - l.discount.unwrap_or_default()).sum();
+            let paid: Decimal = receipt
+                .lines
+                .iter()
+                .map(|l| (l.quantity * l.unit_price).round_dp(2) - l.discount.unwrap_or_default())
+                .sum();
             assert_eq!(serde_json::to_string(&r["payment"]["amount"]).unwrap(), paid.to_string());
             assert_eq!(r["emitted_at"].as_str().unwrap(), "2026-11-23T10:00:00.000+01:00");
         }

@@ -42,7 +42,8 @@ mod tests {
     #[test]
     fn selects_lines_under_a_price() {
         let q = Query::compile("$.lines[?(@.unit_price < 100)]").unwrap();
-        let doc: Value = serde_json::from_str(r#"{"lines":[{"unit_price":99.99},{"unit_price":100},{"unit_price":5}]}"#).unwrap();
+        let doc: Value =
+            serde_json::from_str(r#"{"lines":[{"unit_price":99.99},{"unit_price":100},{"unit_price":5}]}"#).unwrap();
         assert_eq!(q.select(&doc).len(), 2);
         assert_eq!(q.select_pointers(&doc), vec!["/lines/0", "/lines/2"]);
     }

@@ -221,7 +221,11 @@ mod tests {
     use super::*;
 
     fn batch() -> BatchId<'static> {
-        BatchId { shard: "shardId-000000000001", first_sequence: "49590338271490256608559692538361571095921575989136588818", last_sequence: "49590338271490256608559692540925702759324208523137515618" }
+        BatchId {
+            shard: "shardId-000000000001",
+            first_sequence: "49590338271490256608559692538361571095921575989136588818",
+            last_sequence: "49590338271490256608559692540925702759324208523137515618",
+        }
     }
 
     #[test]
@@ -231,7 +235,10 @@ mod tests {
         let b = batch();
         assert_eq!(
             l.raw_key(at, &b),
-            format!("raw/dt=2026-11-23/hour=09/shardId-000000000001-{}-{}.ndjson.gz", b.first_sequence, b.last_sequence)
+            format!(
+                "raw/dt=2026-11-23/hour=09/shardId-000000000001-{}-{}.ndjson.gz",
+                b.first_sequence, b.last_sequence
+            )
         );
         let hour = EventHour::of("2026-11-23T00:30:00+01:00".parse().unwrap());
         let landed = l.landed_key(hour, &b, 2);
@@ -253,7 +260,13 @@ mod tests {
             l.dataset_key("sales_lines", &parsed),
             format!("datasets/sales_lines/dt=2026-11-23/hour=09/{}.csv", parsed.name)
         );
-        for bad in ["raw/dt=2026-11-23/hour=09/a.ndjson.gz", "landed/dt=2026-13-01/hour=09/a.ndjson.gz", "landed/dt=2026-11-23/hour=24/a.ndjson.gz", "landed/dt=2026-11-23/hour=09/a.csv", "landed/dt=2026-11-23/hour=09/x/a.ndjson"] {
+        for bad in [
+            "raw/dt=2026-11-23/hour=09/a.ndjson.gz",
+            "landed/dt=2026-13-01/hour=09/a.ndjson.gz",
+            "landed/dt=2026-11-23/hour=24/a.ndjson.gz",
+            "landed/dt=2026-11-23/hour=09/a.csv",
+            "landed/dt=2026-11-23/hour=09/x/a.ndjson",
+        ] {
             assert_eq!(l.parse_landed_key(bad), None, "{bad}");
         }
     }
@@ -277,7 +290,11 @@ mod tests {
         assert!(record.starts_with(&l.compaction_records_date_prefix(hour.date)));
         assert_eq!(l.parse_compaction_record_key(&record), Some(hour));
         assert_eq!(l.dataset_date_prefix("sales_lines", hour.date), "datasets/sales_lines/dt=2026-11-23/");
-        for bad in ["datasets/sales_lines/dt=2026-11-23/hour=09/.csv", "datasets/sales_lines/dt=2026-11-23/hour=09/a.json", "datasets/sales_lines/dt=2026-11-23/a.csv"] {
+        for bad in [
+            "datasets/sales_lines/dt=2026-11-23/hour=09/.csv",
+            "datasets/sales_lines/dt=2026-11-23/hour=09/a.json",
+            "datasets/sales_lines/dt=2026-11-23/a.csv",
+        ] {
             assert_eq!(l.parse_dataset_key("sales_lines", bad), None, "{bad}");
         }
     }

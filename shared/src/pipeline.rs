@@ -36,7 +36,8 @@ impl PipelineConfig {
         let tree: Value = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| ConfigError::new("pipeline file", format!("invalid JSON: {e}")))?
         } else {
-            serde_yaml_ng::from_str(text).map_err(|e| ConfigError::new("pipeline file", format!("invalid YAML: {e}")))?
+            serde_yaml_ng::from_str(text)
+                .map_err(|e| ConfigError::new("pipeline file", format!("invalid YAML: {e}")))?
         };
         serde_path_to_error::deserialize(tree).map_err(|e| located(e.path().to_string(), e.inner().to_string()))
     }
@@ -108,7 +109,9 @@ pub enum Outcome {
     /// One or more records came out of the last step.
     Emitted(Vec<Value>),
     /// Step `step` let nothing through.
-    Filtered { step: usize },
+    Filtered {
+        step: usize,
+    },
     Rejected(Rejection),
 }
 
@@ -218,7 +221,11 @@ impl Pipeline {
     pub fn apply_json(&self, payload: &[u8]) -> Outcome {
         match serde_json::from_slice::<Value>(payload) {
             Ok(record) => self.apply(record),
-            Err(e) => Outcome::Rejected(Rejection { step: None, step_kind: "input", error: RecordError::InvalidJson(e.to_string()) }),
+            Err(e) => Outcome::Rejected(Rejection {
+                step: None,
+                step_kind: "input",
+                error: RecordError::InvalidJson(e.to_string()),
+            }),
         }
     }
 
@@ -228,7 +235,8 @@ impl Pipeline {
         let mut current = vec![record];
         let mut next = Vec::new();
         let combiner: &dyn Transform = &self.combiner;
-        let transforms = self.steps.iter().map(|s| s.transform.as_ref()).chain(self.combiner_configured.then_some(combiner));
+        let transforms =
+            self.steps.iter().map(|s| s.transform.as_ref()).chain(self.combiner_configured.then_some(combiner));
         for (step, transform) in transforms.enumerate() {
             for record in current.drain(..) {
                 if let Err(error) = transform.apply(record, &mut next) {

@@ -130,7 +130,9 @@ impl Receipt {
         let mut lines = Vec::new();
         match obj.get("lines") {
             None | Some(Value::Null) => r.fail("lines".into(), "missing"),
-            Some(Value::Array(items)) if items.is_empty() => r.fail("lines".into(), "a receipt needs at least one line"),
+            Some(Value::Array(items)) if items.is_empty() => {
+                r.fail("lines".into(), "a receipt needs at least one line")
+            }
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
                     let prefix = format!("lines[{i}].");
@@ -145,7 +147,10 @@ impl Receipt {
                     let unit_price = r.decimal(line, &prefix, "unit_price", true);
                     let discount = r.decimal(line, &prefix, "discount", false);
                     if unit_price.is_some_and(|p| p.is_sign_negative() && !p.is_zero()) {
-                        r.fail(format!("{prefix}unit_price"), "must not be negative (a return has a negative quantity)");
+                        r.fail(
+                            format!("{prefix}unit_price"),
+                            "must not be negative (a return has a negative quantity)",
+                        );
                     }
                     if let (Some(sku), Some(name), Some(category), Some(quantity), Some(unit_price)) =
                         (sku, name, category, quantity, unit_price)
@@ -218,8 +223,9 @@ impl Receipt {
 
 /// Parses an RFC 3339 instant that carries an explicit offset (`Z` or `+01:00`).
 pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
-    text.parse::<Timestamp>()
-        .map_err(|_| format!("expected an RFC 3339 time with a UTC offset (e.g. 2026-11-23T09:15:00+01:00), found {text:?}"))
+    text.parse::<Timestamp>().map_err(|_| {
+        format!("expected an RFC 3339 time with a UTC offset (e.g. 2026-11-23T09:15:00+01:00), found {text:?}")
+    })
 }
 
 /// Rewrites the numeric-string money fields of every line (`"19.99"`) as JSON numbers with the same digits, so

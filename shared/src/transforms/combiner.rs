@@ -112,7 +112,9 @@ impl Combiner {
             Some(Value::String(text)) => {
                 parse_instant(text).map(|ts| Some(EventHour::of(ts))).map_err(|e| RecordError::field(field, e))
             }
-            Some(other) => Err(RecordError::field(field, format!("expected an RFC 3339 time, found {}", describe(other)))),
+            Some(other) => {
+                Err(RecordError::field(field, format!("expected an RFC 3339 time, found {}", describe(other))))
+            }
             None => Err(RecordError::field(field, "missing (the combiner groups by it)")),
         }
     }
@@ -184,7 +186,8 @@ impl Transform for Combiner {
     }
 
     fn describe(&self) -> String {
-        let by = self.time_field.as_ref().map_or(String::from("one group"), |f| format!("grouped by the UTC hour of {f}"));
+        let by =
+            self.time_field.as_ref().map_or(String::from("one group"), |f| format!("grouped by the UTC hour of {f}"));
         let format = if self.format == BatchFormat::Ndjson { "NDJSON" } else { "JSON array" };
         format!("{format} batches {by}, at most {} records / {} bytes each", self.max_records, self.max_bytes)
     }
@@ -216,7 +219,10 @@ mod tests {
             rec(2, "2026-11-23T09:30:00Z"),
             rec(3, "2026-11-23T09:00:00Z"),
         ]);
-        let summary: Vec<_> = batches.iter().map(|b| (b.partition.unwrap().hour, b.part, b.records, b.first_input, b.last_input)).collect();
+        let summary: Vec<_> = batches
+            .iter()
+            .map(|b| (b.partition.unwrap().hour, b.part, b.records, b.first_input, b.last_input))
+            .collect();
         assert_eq!(summary, vec![(9, 0, 2, 0, 2), (9, 1, 1, 3, 3), (10, 0, 1, 1, 1)]);
         assert_eq!(
             String::from_utf8(batches[0].payload.clone()).unwrap(),

@@ -60,7 +60,9 @@ impl FilterConfig {
                 (query, true)
             }
             (Some(_), Some(_)) => return Err(vec![ctx.error("", "give either `path` or `where`, not both")]),
-            (None, None) => return Err(vec![ctx.error("", "needs `path` (a JSONPath query) or `where` (a filter expression)")]),
+            (None, None) => {
+                return Err(vec![ctx.error("", "needs `path` (a JSONPath query) or `where` (a filter expression)")]);
+            }
         };
         Ok(Filter { query, on_record, mode: self.mode })
     }
@@ -107,7 +109,10 @@ impl Transform for Filter {
     fn describe(&self) -> String {
         let verb = if self.mode == FilterMode::Keep { "keep" } else { "drop" };
         match self.on_record {
-            true => format!("{verb} records where {}", &self.query.as_str()[WHERE_PREFIX.len()..self.query.as_str().len() - 1]),
+            true => format!(
+                "{verb} records where {}",
+                &self.query.as_str()[WHERE_PREFIX.len()..self.query.as_str().len() - 1]
+            ),
             false => format!("{verb} records where {} selects at least one node", self.query.as_str()),
         }
     }
@@ -143,9 +148,13 @@ mod tests {
 
     #[test]
     fn functions_and_logic_work() {
-        let rec: Value = serde_json::from_str(r#"{"store_id":"S00042","lines":[{"category":"Dairy","unit_price":2}]}"#).unwrap();
+        let rec: Value =
+            serde_json::from_str(r#"{"store_id":"S00042","lines":[{"category":"Dairy","unit_price":2}]}"#).unwrap();
         assert!(passes(&filter("$[?match(@, 'S000[0-9]+')]", FilterMode::Keep).unwrap(), &rec));
-        assert!(passes(&filter("$.lines[?@.category == 'Dairy' && !(@.unit_price > 5)]", FilterMode::Keep).unwrap(), &rec));
+        assert!(passes(
+            &filter("$.lines[?@.category == 'Dairy' && !(@.unit_price > 5)]", FilterMode::Keep).unwrap(),
+            &rec
+        ));
         assert!(passes(&filter("$[?length(@) == 1]", FilterMode::Keep).unwrap(), &rec));
     }
 
@@ -163,7 +172,11 @@ mod tests {
     #[test]
     fn where_errors_count_from_the_expression() {
         let err = compile(None, Some("@.unit_price <"), FilterMode::Keep).unwrap_err();
-        assert!(err[0].to_string().starts_with("pipeline[0].filter.where: invalid filter expression at position "), "{}", err[0]);
+        assert!(
+            err[0].to_string().starts_with("pipeline[0].filter.where: invalid filter expression at position "),
+            "{}",
+            err[0]
+        );
         let both = compile(Some("$"), Some("@"), FilterMode::Keep).unwrap_err();
         assert_eq!(both[0].to_string(), "pipeline[0].filter: give either `path` or `where`, not both");
     }

@@ -179,17 +179,22 @@ impl MapOp {
         match self {
             MapOp::Set { .. } => unreachable!("handled above"),
             MapOp::Rename { from, to } => {
-                if let Some(v) = obj.remove(from) {
+                if let Some(v) = obj.shift_remove(from) {
                     obj.insert(to.clone(), v);
                 }
             }
             MapOp::Drop { fields } => fields.iter().for_each(|f| {
-                obj.remove(f);
+                obj.shift_remove(f);
             }),
             MapOp::TimeParts { field, zone, names, .. } => {
                 let text = match obj.get(field) {
                     Some(Value::String(s)) => s,
-                    Some(other) => return Err(RecordError::field(field, format!("expected a timestamp, found {}", describe(other)))),
+                    Some(other) => {
+                        return Err(RecordError::field(
+                            field,
+                            format!("expected a timestamp, found {}", describe(other)),
+                        ));
+                    }
                     None => return Err(RecordError::field(field, "missing")),
                 };
                 let zoned = zone.to_datetime(parse_instant(text).map_err(|e| RecordError::field(field, e))?);
@@ -202,7 +207,12 @@ impl MapOp {
                 let key_value = match obj.get(key) {
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Number(n)) => n.to_string(),
-                    Some(other) => return Err(RecordError::field(key, format!("expected a lookup key, found {}", describe(other)))),
+                    Some(other) => {
+                        return Err(RecordError::field(
+                            key,
+                            format!("expected a lookup key, found {}", describe(other)),
+                        ));
+                    }
                     None => return Err(RecordError::field(key, "missing")),
                 };
                 match (table.row(&key_value), on_missing) {
@@ -308,7 +318,9 @@ mod tests {
         let step = compile("- lookup: {table: stores.csv, key: store_id, fields: [city], on_missing: 'null'}").unwrap();
         assert_eq!(apply(&step, json!({"store_id": "S9"})).unwrap()["city"], Value::Null);
         let step = compile("- time_parts: {field: at}").unwrap();
-        assert!(apply(&step, json!({"at": "2026-11-22 23:30"})).unwrap_err().starts_with("at: expected an RFC 3339 time"));
+        assert!(
+            apply(&step, json!({"at": "2026-11-22 23:30"})).unwrap_err().starts_with("at: expected an RFC 3339 time")
+        );
     }
 
     #[test]

@@ -70,7 +70,9 @@ fn whole_array_path(query: &str) -> Option<Vec<String>> {
 
 /// Whether one pointer lies inside another (`/lines/1` inside `/lines`), in which case nodes cannot be moved.
 fn nested(pointers: &[String]) -> bool {
-    pointers.iter().any(|a| pointers.iter().any(|b| a != b && b.starts_with(a.as_str()) && b[a.len()..].starts_with('/')))
+    pointers
+        .iter()
+        .any(|a| pointers.iter().any(|b| a != b && b.starts_with(a.as_str()) && b[a.len()..].starts_with('/')))
         || (1..pointers.len()).any(|i| pointers[..i].contains(&pointers[i]))
 }
 
@@ -132,8 +134,9 @@ impl Transform for Splitter {
         let can_move = !nested(&pointers) && !pointers.iter().any(String::is_empty);
         out.reserve(pointers.len());
         for (position, pointer) in pointers.iter().enumerate() {
-            let node = if can_move { record.pointer_mut(pointer).map(Value::take) } else { record.pointer(pointer).cloned() }
-                .expect("a located node exists");
+            let node =
+                if can_move { record.pointer_mut(pointer).map(Value::take) } else { record.pointer(pointer).cloned() }
+                    .expect("a located node exists");
             let index = pointer.rsplit('/').next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(position as u64);
             out.push(self.child(node, index, &carried));
         }
@@ -186,7 +189,10 @@ mod tests {
     fn one_child_per_line_with_parent_fields() {
         let out = run(&splitter("$.lines[*]", &["receipt_id", "store_id", "loyalty_card"], Some("line_no")), receipt());
         assert_eq!(out.len(), 3);
-        assert_eq!(serde_json::to_string(&out[1]).unwrap(), r#"{"receipt_id":"R1","store_id":"S1","line_no":1,"sku":"B","unit_price":9.5}"#);
+        assert_eq!(
+            serde_json::to_string(&out[1]).unwrap(),
+            r#"{"receipt_id":"R1","store_id":"S1","line_no":1,"sku":"B","unit_price":9.5}"#
+        );
     }
 
     #[test]

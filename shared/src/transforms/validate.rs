@@ -65,6 +65,9 @@ mod tests {
         assert!(out[0]["lines"][0]["unit_price"].is_number());
         let bad = json!({"receipt_id": "R", "store_id": "S", "emitted_at": "2026-11-23T10:00:00Z", "currency": "EUR",
             "lines": [{"sku": "A", "name": "n", "category": "c", "quantity": 1, "unit_price": "abc"}]});
-        assert_eq!(v.apply(bad, &mut out).unwrap_err().to_string(), "lines[0].unit_price: expected a decimal, found \"abc\"");
+        assert_eq!(
+            v.apply(bad, &mut out).unwrap_err().to_string(),
+            "lines[0].unit_price: expected a decimal, found \"abc\""
+        );
     }
 }

@@ -1,0 +1,106 @@
+//! The `salesflow` binary as users run it: exit codes, what goes to stdout and stderr, and files written.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn salesflow(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_salesflow"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.unwrap_or_default()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+#[test]
+fn transform_counts_add_up_and_rejects_carry_their_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lines.ndjson");
+    let rejects = dir.path().join("rejects.ndjson");
+    let o = salesflow(
+        &[
+            "transform",
+            "events/receipts.ndjson",
+            "--out",
+            out.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    assert!(stderr.starts_with("records in: 305, emitted: 301 (outputs: 5381), filtered: 0, rejected: 4"), "{stderr}");
+    let lines = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(lines.lines().count(), 5381);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    for field in ["receipt_id", "line_no", "line_total", "date", "hour", "weekday", "city", "manager"] {
+        assert!(first.get(field).is_some(), "{field} missing from {first}");
+    }
+    let rejects = std::fs::read_to_string(&rejects).unwrap();
+    let rejects: Vec<serde_json::Value> = rejects.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rejects.len(), 4);
+    assert_eq!(rejects[3]["line"], 305);
+    assert_eq!(rejects[3]["step"], "pipeline[0].validate");
+    assert_eq!(rejects[3]["reason"], "expected a receipt object, found an array");
+    assert_eq!(rejects[3]["payload"], "[1,2,3]");
+}
+
+#[test]
+fn transform_reads_gzip_from_stdin_with_a_pipeline_file() {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&std::fs::read("../tests/golden/split-filter/input.jsonl").unwrap()).unwrap();
+    let o = salesflow(&["transform", "--pipeline", "pipelines/bench-split-filter.yaml"], Some(&gz.finish().unwrap()));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let expected = std::fs::read_to_string("../tests/golden/split-filter/expected.jsonl").unwrap();
+    assert_eq!(text(&o.stdout), expected);
+}
+
+#[test]
+fn jsonpath_prints_the_nodelist_or_exits_2() {
+    let doc = br#"{"lines":[{"sku":"A","unit_price":99.99},{"sku":"B","unit_price":120}]}"#;
+    let o = salesflow(&["jsonpath", "$.lines[?@.unit_price < 100].sku"], Some(doc));
+    assert!(o.status.success());
+    assert_eq!(text(&o.stdout), "[\"A\"]\n");
+    let o = salesflow(&["jsonpath", "$.lines[?@.unit_price <]"], Some(doc));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).starts_with("error: invalid JSONPath at position "), "{}", text(&o.stderr));
+    let o = salesflow(&["jsonpath", "$"], Some(b"{not json"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("- is not valid JSON"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn pipeline_check_prints_the_plan_or_every_error() {
+    let o = salesflow(&["pipeline", "check", "pipelines/sales.yaml"], None);
+    assert!(o.status.success());
+    assert!(text(&o.stdout).contains("pipeline[2] splitter: one record per node of $.lines[*]"));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "pipeline:\n  - filter: {where: '@.x <'}\n  - map:\n      - lookup: {table: nowhere.csv, key: store_id, fields: [city]}\n").unwrap();
+    let o = salesflow(&["pipeline", "check", bad.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = text(&o.stderr);
+    assert!(stderr.contains("2 error(s)"), "{stderr}");
+    assert!(stderr.contains("pipeline[0].filter.where: invalid filter expression at position "), "{stderr}");
+    assert!(stderr.contains("pipeline[1].map[0].lookup.table: cannot read "), "{stderr}");
+}
+
+#[test]
+fn generate_is_deterministic_for_a_seed() {
+    let a = salesflow(&["generate", "--receipts", "20", "--seed", "9", "--stores", "50"], None);
+    let b = salesflow(&["generate", "--receipts", "20", "--seed", "9", "--stores", "50"], None);
+    let c = salesflow(&["generate", "--receipts", "20", "--seed", "10", "--stores", "50"], None);
+    assert!(a.status.success());
+    assert_eq!(a.stdout, b.stdout);
+    assert_ne!(a.stdout, c.stdout);
+    assert_eq!(text(&a.stdout).lines().count(), 20);
+}

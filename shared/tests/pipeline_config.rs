@@ -1,0 +1,63 @@
+//! Loading pipeline files: unknown keys and steps are refused, and every error names the step, its kind and
+//! the field, all of them at once.
+
+use salesflow_core::PipelineConfig;
+use salesflow_core::reference::EmbeddedResources;
+
+fn errors(text: &str) -> Vec<String> {
+    match PipelineConfig::parse(text) {
+        Err(e) => vec![e.to_string()],
+        Ok(config) => match config.compile(&EmbeddedResources(&[])) {
+            Ok(_) => vec![],
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        },
+    }
+}
+
+#[test]
+fn unknown_keys_and_steps_are_refused_with_their_path() {
+    assert_eq!(
+        errors("pipeline:\n  - validate: {}\n  - filter: {paht: \"$.a\"}\n"),
+        ["pipeline[1].filter.paht: unknown field `paht`, expected one of `path`, `where`, `mode`"]
+    );
+    assert_eq!(
+        errors("pipeline:\n  - frobnicate: {}\n"),
+        [
+            "pipeline[0]: unknown variant `frobnicate`, expected one of `filter`, `splitter`, `map`, `validate`, `combiner`"
+        ]
+    );
+    assert_eq!(
+        errors("pipelines: []\n"),
+        ["pipelines: unknown field `pipelines`, expected `description` or `pipeline`"]
+    );
+    assert_eq!(
+        errors(r#"{"pipeline": [{"filter": {"where": "@.x > 1", "mode": "maybe"}}]}"#),
+        ["pipeline[0].filter.mode: unknown variant `maybe`, expected `keep` or `drop`"]
+    );
+    assert!(errors("pipeline: [\n")[0].starts_with("pipeline file: invalid YAML: "));
+}
+
+#[test]
+fn compile_errors_are_all_reported() {
+    let got = errors(
+        "pipeline:\n  - combiner: {time_field: emitted_at, max_records: 0}\n  - splitter: {path: \"$.lines[?@.x <]\"}\n  - map:\n      - set: {field: t, expr: \"a +\"}\n",
+    );
+    assert_eq!(
+        got,
+        [
+            "pipeline[0].combiner: the combiner must be the last step",
+            "pipeline[0].combiner.max_records: must be at least 1",
+            "pipeline[1].splitter.path: invalid JSONPath at position 13: in long-hand segment, expected closing ']'",
+            "pipeline[2].map[0].set.expr: invalid expression at position 4: unexpected end of expression",
+        ]
+    );
+    assert_eq!(errors("pipeline: []\n"), ["pipeline: needs at least one step"]);
+}
+
+#[test]
+fn the_plan_describes_each_step() {
+    let config = PipelineConfig::parse(salesflow_core::defaults::SALES_PIPELINE).unwrap();
+    let plan = config.compile(&salesflow_core::defaults::EMBEDDED_FILES).unwrap().plan();
+    assert!(plan.contains("pipeline[1] filter: drop records where @.store_id == 'S00000'"), "{plan}");
+    assert!(plan.contains("pipeline[4] combiner: NDJSON batches grouped by the UTC hour of emitted_at"), "{plan}");
+}
