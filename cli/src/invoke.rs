@@ -20,7 +20,9 @@ pub struct InvokeArgs {
 enum Function {
     /// Run the ingest handler on a Kinesis event (events/kinesis-*.json): land batches, rejects, raw copy.
     Ingest(StoreArgs),
-    // `invoke export`: the export issue adds an `Export(StoreArgs)` variant here, calling `salesflow_export`.
+    /// Run the export handler on an S3 notification (events/s3-*.json) or a scheduled event
+    /// (events/eventbridge-scheduled.json): landed objects to CSV datasets; compaction and manifests.
+    Export(StoreArgs),
 }
 
 /// What every `invoke` takes.
@@ -39,6 +41,7 @@ pub fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match args.function {
         Function::Ingest(args) => runtime.block_on(ingest(&args.event, args.store.as_deref())),
+        Function::Export(args) => runtime.block_on(export(&args.event, args.store.as_deref())),
     }
 }
 
@@ -53,5 +56,19 @@ async fn ingest(event_file: &Path, store_dir: Option<&Path>) -> anyhow::Result<E
     let ingest = Ingest::new(store, config.settings, pipeline).with_metrics_output(MetricsOutput::Stderr);
     let Ok(response) = handle(&ingest, LambdaEvent::new(event, Context::default())).await;
     println!("{}", serde_json::to_string_pretty(&response)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(event_file: &Path, store_dir: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = salesflow_export::ExportConfig::from_vars(&|name| std::env::var(name).ok())?;
+    let text = std::fs::read(event_file).with_context(|| format!("cannot read {}", event_file.display()))?;
+    let payload: serde_json::Value =
+        serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", event_file.display()))?;
+    let store = AnyStore::from_env(store_dir).await;
+    eprintln!("export: bucket {} ({})", config.bucket, store.describe());
+    let exporter = salesflow_export::Exporter::new(store, config)
+        .with_metrics_output(salesflow_export::MetricsOutput::Stderr);
+    let summary = exporter.handle(&payload, jiff::Timestamp::now()).await?;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -74,21 +74,30 @@ pub struct Summary {
     pub scheduled: Option<ScheduledSummary>,
 }
 
+/// Where EMF metric lines go: stdout in Lambda (CloudWatch reads them from the log), stderr for the command
+/// line (stdout carries the summary), or nowhere (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsOutput {
+    Stdout,
+    Stderr,
+    Off,
+}
+
 /// The export function: a store and its configuration. Build it once per process.
 pub struct Exporter<S> {
     store: S,
     config: ExportConfig,
-    emit_metrics: bool,
+    metrics: MetricsOutput,
 }
 
 impl<S: ObjectStore> Exporter<S> {
     pub fn new(store: S, config: ExportConfig) -> Self {
-        Exporter { store, config, emit_metrics: true }
+        Exporter { store, config, metrics: MetricsOutput::Stdout }
     }
 
-    /// Whether EMF metric lines are printed on stdout (on by default; off for quiet local runs and tests).
-    pub fn with_metrics(mut self, on: bool) -> Self {
-        self.emit_metrics = on;
+    /// Where EMF metric lines go (stdout by default).
+    pub fn with_metrics_output(mut self, output: MetricsOutput) -> Self {
+        self.metrics = output;
         self
     }
 
@@ -128,9 +137,11 @@ impl<S: ObjectStore> Exporter<S> {
     }
 
     fn emit(&self, sets: &[MetricSet], now: Timestamp) {
-        if self.emit_metrics {
-            for set in sets {
-                println!("{}", set.to_emf(now));
+        for set in sets {
+            match self.metrics {
+                MetricsOutput::Stdout => println!("{}", set.to_emf(now)),
+                MetricsOutput::Stderr => eprintln!("{}", set.to_emf(now)),
+                MetricsOutput::Off => {}
             }
         }
     }

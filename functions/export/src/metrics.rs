@@ -57,7 +57,11 @@ impl MetricSet {
             doc.insert((*name).into(), Value::String(value.clone()));
         }
         for (name, value, _) in &self.values {
-            let number = serde_json::Number::from_f64(*value).unwrap_or_else(|| 0.into());
+            let number = if value.fract() == 0.0 && value.abs() < 9e15 {
+                serde_json::Number::from(*value as i64)
+            } else {
+                serde_json::Number::from_f64(*value).unwrap_or_else(|| 0.into())
+            };
             doc.insert((*name).into(), Value::Number(number));
         }
         Value::Object(doc)
@@ -77,6 +81,6 @@ mod tests {
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Function", "Dataset"]]));
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Metrics"], json!([{"Name": "RowsWritten", "Unit": "Count"}]));
         assert_eq!((doc["Function"].as_str(), doc["Dataset"].as_str()), (Some("export"), Some("sales_lines")));
-        assert_eq!(doc["RowsWritten"].to_string(), "17.0");
+        assert_eq!(doc["RowsWritten"].to_string(), "17");
     }
 }

@@ -13,7 +13,7 @@ use salesflow_core::datasets::sales_lines::{self, SalesLine};
 use salesflow_core::datasets::{CsvWriter, read_rows};
 use salesflow_core::decimal::decimal_from_value;
 use salesflow_core::manifest::{MAX_FILES, Manifest};
-use salesflow_export::{ExportConfig, Exporter};
+use salesflow_export::{ExportConfig, Exporter, MetricsOutput};
 use salesflow_store::ObjectStore;
 use serde_json::Value;
 
@@ -74,7 +74,7 @@ async fn export(ex: &Exporter<CheckingStore>, name: &str, records: &[Value], now
 #[tokio::test]
 async fn closed_hours_are_compacted_without_ever_listing_a_file_twice() {
     let config = ExportConfig { merged_part_bytes: 40_000, ..ExportConfig::default() };
-    let ex = Exporter::new(CheckingStore::default(), config).with_metrics(false);
+    let ex = Exporter::new(CheckingStore::default(), config).with_metrics_output(MetricsOutput::Off);
     let a = records(1, 30, "2026-11-23T08:00:00Z");
     let b = records(2, 30, "2026-11-23T08:00:00Z");
     // C repeats some of A (a redelivered, differently bisected batch) and adds its own.
@@ -158,7 +158,7 @@ async fn closed_hours_are_compacted_without_ever_listing_a_file_twice() {
 
 #[tokio::test]
 async fn a_crash_before_the_record_leaves_pieces_listed_and_the_next_run_finishes() {
-    let ex = Exporter::new(CheckingStore::default(), ExportConfig::default()).with_metrics(false);
+    let ex = Exporter::new(CheckingStore::default(), ExportConfig::default()).with_metrics_output(MetricsOutput::Off);
     export(&ex, "shardId-000000000000-1-9-0", &records(1, 5, "2026-11-23T08:00:00Z"), "2026-11-23T08:59:00Z").await;
     // A merged file of an interrupted run, without its record: invisible to manifests, cleaned up later.
     let orphan = "datasets/sales_lines/dt=2026-11-23/hour=08/_compacted-g0001-0000000000000000-p000.csv";
@@ -173,7 +173,7 @@ async fn a_crash_before_the_record_leaves_pieces_listed_and_the_next_run_finishe
 
 #[tokio::test]
 async fn more_than_a_thousand_files_split_the_manifests() {
-    let ex = Exporter::new(CheckingStore::default(), ExportConfig::default()).with_metrics(false);
+    let ex = Exporter::new(CheckingStore::default(), ExportConfig::default()).with_metrics_output(MetricsOutput::Off);
     let source = records(9, 20, "2026-11-23T10:00:00Z");
     assert!(source.len() < 1100);
     let n = 1100;

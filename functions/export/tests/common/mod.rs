@@ -13,7 +13,7 @@ use salesflow_core::datasets::Dataset;
 use salesflow_core::generate::{Generator, store};
 use salesflow_core::keys::{Layout, MergedName};
 use salesflow_core::manifest::{Manifest, split_uri};
-use salesflow_export::{ExportConfig, Exporter};
+use salesflow_export::{ExportConfig, Exporter, MetricsOutput};
 use salesflow_store::testing::MemoryStore;
 use salesflow_store::{ObjectInfo, ObjectStore, StoreError};
 use serde_json::{Map, Value, json};
@@ -116,7 +116,7 @@ pub fn config() -> ExportConfig {
 }
 
 pub fn exporter<S: ObjectStore>(store: S) -> Exporter<S> {
-    Exporter::new(store, config()).with_metrics(false)
+    Exporter::new(store, config()).with_metrics_output(MetricsOutput::Off)
 }
 
 /// A memory store that, after every put and delete, checks every manifest in the bucket: valid for QuickSight,
