@@ -13,8 +13,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{CompileContext, Transform};
+use crate::decimal::parse_decimal;
 use crate::error::{ConfigError, RecordError};
 use crate::jsonpath::Query;
+use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +45,72 @@ pub struct Filter {
     query: Query,
     /// Whether the query is a `where` expression run on `[record]`.
     on_record: bool,
+    /// A `where` of the form `@.field < number`, evaluated natively with the same result as the query.
+    comparison: Option<Comparison>,
     mode: FilterMode,
+}
+
+/// `@.name <op> number`: the most common `where`, evaluated without building the one-element array and with
+/// exact decimals. RFC 9535 semantics are kept: only a number compares with a number; anything else (a
+/// string, null, a missing field) makes the comparison false.
+#[derive(Debug, Clone, PartialEq)]
+struct Comparison {
+    field: String,
+    op: Ordering,
+    value: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ordering {
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+impl Comparison {
+    /// Recognises the simple form; `None` sends the expression to the general engine.
+    fn parse(expr: &str) -> Option<Comparison> {
+        let rest = expr.trim().strip_prefix("@.")?;
+        let name_len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
+        let (field, rest) = rest.split_at(name_len);
+        if !field.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            return None;
+        }
+        let rest = rest.trim_start();
+        let (op, literal) = [
+            ("<=", Ordering::LessOrEqual),
+            (">=", Ordering::GreaterOrEqual),
+            ("<", Ordering::Less),
+            (">", Ordering::Greater),
+        ]
+        .into_iter()
+        .find_map(|(text, op)| rest.strip_prefix(text).map(|lit| (op, lit.trim())))?;
+        let plain = |s: &str| {
+            !s.is_empty()
+                && s.chars().all(|c| c.is_ascii_digit() || c == '.')
+                && !s.starts_with('.')
+                && !s.ends_with('.')
+        };
+        let digits = literal.strip_prefix('-').unwrap_or(literal);
+        if !plain(digits) || (digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.")) {
+            return None;
+        }
+        Some(Comparison { field: field.to_string(), op, value: parse_decimal(literal)? })
+    }
+
+    /// The comparison's result, or `None` when a number is outside what a decimal holds (the general engine
+    /// then decides).
+    fn holds(&self, record: &Value) -> Option<bool> {
+        let Some(Value::Number(n)) = record.get(&self.field) else { return Some(false) };
+        let x = parse_decimal(n.as_str())?;
+        Some(match self.op {
+            Ordering::Less => x < self.value,
+            Ordering::LessOrEqual => x <= self.value,
+            Ordering::Greater => x > self.value,
+            Ordering::GreaterOrEqual => x >= self.value,
+        })
+    }
 }
 
 /// The query text `where: X` runs as, and the length of the prefix added before `X`.
@@ -64,7 +131,8 @@ impl FilterConfig {
                 return Err(vec![ctx.error("", "needs `path` (a JSONPath query) or `where` (a filter expression)")]);
             }
         };
-        Ok(Filter { query, on_record, mode: self.mode })
+        let comparison = self.where_.as_deref().and_then(Comparison::parse);
+        Ok(Filter { query, on_record, comparison, mode: self.mode })
     }
 }
 
@@ -86,7 +154,10 @@ fn shift_position(message: &str, prefix: usize, expr_len: usize) -> String {
 impl Filter {
     /// Whether a record passes; the record is handed back untouched.
     pub fn passes(&self, record: Value) -> (bool, Value) {
-        let (matched, record) = if self.on_record {
+        let native = self.comparison.as_ref().and_then(|c| c.holds(&record));
+        let (matched, record) = if let Some(matched) = native {
+            (matched, record)
+        } else if self.on_record {
             let wrapped = Value::Array(vec![record]);
             let matched = !self.query.select(&wrapped).is_empty();
             let Value::Array(mut items) = wrapped else { unreachable!("built as an array") };
@@ -122,6 +193,7 @@ impl Transform for Filter {
 mod tests {
     use super::*;
     use crate::reference::EmbeddedResources;
+    use proptest::prelude::Strategy;
 
     fn compile(path: Option<&str>, where_: Option<&str>, mode: FilterMode) -> Result<Filter, Vec<ConfigError>> {
         let ctx = CompileContext { resources: &EmbeddedResources(&[]), path: "pipeline[0].filter".into() };
@@ -167,6 +239,53 @@ mod tests {
         let dear = compile(None, Some("@.unit_price >= 100"), FilterMode::Keep).unwrap();
         assert!(!passes(&dear, &line));
         assert_eq!(cheap.describe(), "keep records where @.unit_price < 100 && @.quantity > 0");
+    }
+
+    #[test]
+    fn simple_comparisons_are_recognised() {
+        let c = Comparison::parse(" @.unit_price < 100 ").unwrap();
+        assert_eq!((c.field.as_str(), c.op, c.value.to_string()), ("unit_price", Ordering::Less, "100".to_string()));
+        assert_eq!(Comparison::parse("@.q>=-2.5").unwrap().op, Ordering::GreaterOrEqual);
+        for general in [
+            "@.a < 1 && @.b",
+            "@.a == 1",
+            "@.a < @.b",
+            "@['a'] < 1",
+            "@.a.b < 1",
+            "@.a < 1e2",
+            "@.a < 01",
+            "@.a < .5",
+            "length(@.a) < 2",
+        ] {
+            assert_eq!(Comparison::parse(general), None, "{general}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The native comparison and the RFC 9535 engine agree on every value a field can hold.
+        #[test]
+        fn native_comparisons_agree_with_the_engine(
+            value in proptest::prop_oneof![
+                (-100_000i64..100_000, 0u32..4).prop_map(|(m, s)| rust_decimal::Decimal::new(m, s).to_string()),
+                proptest::prelude::Just("\"12\"".to_string()),
+                proptest::prelude::Just("null".to_string()),
+                proptest::prelude::Just("true".to_string()),
+                proptest::prelude::Just("{}".to_string()),
+                proptest::prelude::Just("1e2".to_string()),
+                proptest::prelude::Just("-0".to_string()),
+            ],
+            op in proptest::sample::select(vec!["<", "<=", ">", ">="]),
+            literal in (-1000i64..1000, 0u32..3).prop_map(|(m, s)| rust_decimal::Decimal::new(m, s).to_string()),
+            present in proptest::prelude::any::<bool>(),
+        ) {
+            let expr = format!("@.x {op} {literal}");
+            let record: Value = serde_json::from_str(&if present { format!("{{\"x\": {value}}}") } else { "{}".to_string() }).unwrap();
+            let native = compile(None, Some(&expr), FilterMode::Keep).unwrap();
+            proptest::prop_assert!(native.comparison.is_some());
+            let mut general = compile(None, Some(&expr), FilterMode::Keep).unwrap();
+            general.comparison = None;
+            proptest::prop_assert_eq!(native.passes(record.clone()).0, general.passes(record).0, "{}", expr);
+        }
     }
 
     #[test]
