@@ -14,15 +14,9 @@ pub enum StartupError {
     #[error(transparent)]
     Env(#[from] EnvError),
     #[error("SALESFLOW_PIPELINE={path:?}: cannot read the pipeline file: {source}")]
-    PipelineUnreadable {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    PipelineUnreadable { path: PathBuf, source: std::io::Error },
     #[error("SALESFLOW_PIPELINE={path:?}: {}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    PipelineInvalid {
-        path: PathBuf,
-        errors: Vec<ConfigError>,
-    },
+    PipelineInvalid { path: PathBuf, errors: Vec<ConfigError> },
 }
 
 #[derive(Debug, Clone)]
@@ -41,13 +35,8 @@ impl IngestConfig {
     /// Reads variables through `var`.
     pub fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<IngestConfig, StartupError> {
         let settings = Settings::from_vars(var)?;
-        let pipeline_file = var("SALESFLOW_PIPELINE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
-        Ok(IngestConfig {
-            settings,
-            pipeline_file,
-        })
+        let pipeline_file = var("SALESFLOW_PIPELINE").filter(|v| !v.is_empty()).map(PathBuf::from);
+        Ok(IngestConfig { settings, pipeline_file })
     }
 
     /// Loads and compiles the pipeline, once.
@@ -55,15 +44,9 @@ impl IngestConfig {
         let Some(path) = &self.pipeline_file else {
             return Ok(defaults::sales_pipeline());
         };
-        let text =
-            std::fs::read_to_string(path).map_err(|source| StartupError::PipelineUnreadable {
-                path: path.clone(),
-                source,
-            })?;
-        let invalid = |errors| StartupError::PipelineInvalid {
-            path: path.clone(),
-            errors,
-        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| StartupError::PipelineUnreadable { path: path.clone(), source })?;
+        let invalid = |errors| StartupError::PipelineInvalid { path: path.clone(), errors };
         let config = PipelineConfig::parse(&text).map_err(|e| invalid(vec![e]))?;
         let dir = path.parent().map(PathBuf::from).unwrap_or_default();
         config.compile(&DirResources(dir)).map_err(invalid)
@@ -75,21 +58,14 @@ mod tests {
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<IngestConfig, StartupError> {
-        IngestConfig::from_vars(&|name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
+        IngestConfig::from_vars(&|name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
     }
 
     #[test]
     fn the_embedded_pipeline_is_the_default() {
         let c = config(&[]).unwrap();
         assert_eq!(c.pipeline_file, None);
-        assert_eq!(
-            c.compile_pipeline().unwrap().plan(),
-            defaults::sales_pipeline().plan()
-        );
+        assert_eq!(c.compile_pipeline().unwrap().plan(), defaults::sales_pipeline().plan());
     }
 
     #[test]
@@ -97,20 +73,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("p.yaml");
         std::fs::write(&file, "pipeline:\n  - combiner: { max_records: 0 }\n").unwrap();
-        let err = config(&[("SALESFLOW_PIPELINE", file.to_str().unwrap())])
-            .unwrap()
-            .compile_pipeline()
-            .unwrap_err();
+        let err = config(&[("SALESFLOW_PIPELINE", file.to_str().unwrap())]).unwrap().compile_pipeline().unwrap_err();
         let message = err.to_string();
         assert!(message.starts_with("SALESFLOW_PIPELINE="), "{message}");
-        assert!(
-            message.contains("pipeline[0].combiner.max_records"),
-            "{message}"
-        );
-        let missing = config(&[("SALESFLOW_PIPELINE", "/nonexistent/p.yaml")])
-            .unwrap()
-            .compile_pipeline()
-            .unwrap_err();
+        assert!(message.contains("pipeline[0].combiner.max_records"), "{message}");
+        let missing = config(&[("SALESFLOW_PIPELINE", "/nonexistent/p.yaml")]).unwrap().compile_pipeline().unwrap_err();
         assert!(matches!(missing, StartupError::PipelineUnreadable { .. }));
         let env = config(&[("SALESFLOW_TIME_ZONE", "Mars/Olympus")]).unwrap_err();
         assert!(env.to_string().starts_with("SALESFLOW_TIME_ZONE="), "{env}");

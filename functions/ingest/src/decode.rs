@@ -56,49 +56,27 @@ pub fn decode(data_base64: String) -> Vec<Result<Decoded, DecodeReject>> {
             .enumerate()
             .map(|(i, r)| gunzip(Some(i as u64), Some(r.partition_key), r.data))
             .collect(),
-        Err(e) => vec![Err(DecodeReject {
-            sub_sequence: None,
-            reason: e.to_string(),
-            payload: data,
-        })],
+        Err(e) => vec![Err(DecodeReject { sub_sequence: None, reason: e.to_string(), payload: data })],
     }
 }
 
 /// Gunzips a payload that starts with the gzip magic; others pass through.
-fn gunzip(
-    sub_sequence: Option<u64>,
-    partition_key: Option<String>,
-    payload: Vec<u8>,
-) -> Result<Decoded, DecodeReject> {
+fn gunzip(sub_sequence: Option<u64>, partition_key: Option<String>, payload: Vec<u8>) -> Result<Decoded, DecodeReject> {
     if !payload.starts_with(&GZIP_MAGIC) {
-        return Ok(Decoded {
-            sub_sequence,
-            partition_key,
-            payload,
-        });
+        return Ok(Decoded { sub_sequence, partition_key, payload });
     }
     let mut out = Vec::new();
-    let read = MultiGzDecoder::new(payload.as_slice())
-        .take(MAX_DECOMPRESSED + 1)
-        .read_to_end(&mut out);
+    let read = MultiGzDecoder::new(payload.as_slice()).take(MAX_DECOMPRESSED + 1).read_to_end(&mut out);
     let reason = match read {
         Ok(n) if n as u64 > MAX_DECOMPRESSED => {
             format!("gzip payload expands beyond {MAX_DECOMPRESSED} bytes")
         }
         Ok(_) => {
-            return Ok(Decoded {
-                sub_sequence,
-                partition_key,
-                payload: out,
-            });
+            return Ok(Decoded { sub_sequence, partition_key, payload: out });
         }
         Err(e) => format!("invalid gzip: {e}"),
     };
-    Err(DecodeReject {
-        sub_sequence,
-        reason,
-        payload,
-    })
+    Err(DecodeReject { sub_sequence, reason, payload })
 }
 
 #[cfg(test)]
@@ -114,11 +92,7 @@ mod tests {
     fn plain_and_gzip_payloads() {
         assert_eq!(
             decode(b64(b"{}")),
-            vec![Ok(Decoded {
-                sub_sequence: None,
-                partition_key: None,
-                payload: b"{}".to_vec()
-            })]
+            vec![Ok(Decoded { sub_sequence: None, partition_key: None, payload: b"{}".to_vec() })]
         );
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"{\"a\":1}").unwrap();
@@ -129,30 +103,12 @@ mod tests {
     #[test]
     fn undecodable_records_are_rejects() {
         let bad = decode("not base64!!".into());
-        assert!(
-            bad[0]
-                .as_ref()
-                .unwrap_err()
-                .reason
-                .starts_with("invalid base64")
-        );
+        assert!(bad[0].as_ref().unwrap_err().reason.starts_with("invalid base64"));
         assert_eq!(bad[0].as_ref().unwrap_err().payload, b"not base64!!");
         let truncated_gzip = decode(b64(&[0x1F, 0x8B, 8, 0, 0]));
-        assert!(
-            truncated_gzip[0]
-                .as_ref()
-                .unwrap_err()
-                .reason
-                .starts_with("invalid gzip")
-        );
+        assert!(truncated_gzip[0].as_ref().unwrap_err().reason.starts_with("invalid gzip"));
         let short_kpl = decode(b64(&[0xF3, 0x89, 0x9A, 0xC2, 1, 2]));
-        assert!(
-            short_kpl[0]
-                .as_ref()
-                .unwrap_err()
-                .reason
-                .contains("too short")
-        );
+        assert!(short_kpl[0].as_ref().unwrap_err().reason.contains("too short"));
     }
 
     #[test]
@@ -164,12 +120,6 @@ mod tests {
         }
         let bomb = gz.finish().unwrap();
         assert!(bomb.len() < 100_000);
-        assert!(
-            decode(b64(&bomb))[0]
-                .as_ref()
-                .unwrap_err()
-                .reason
-                .contains("expands beyond")
-        );
+        assert!(decode(b64(&bomb))[0].as_ref().unwrap_err().reason.contains("expands beyond"));
     }
 }

@@ -56,8 +56,7 @@ impl StreamRecord {
     ) -> StreamRecord {
         StreamRecord {
             event_id: format!("{shard_id}:{sequence_number}"),
-            event_source_arn: "arn:aws:kinesis:eu-west-3:123456789012:stream/salesflow-receipts"
-                .into(),
+            event_source_arn: "arn:aws:kinesis:eu-west-3:123456789012:stream/salesflow-receipts".into(),
             aws_region: "eu-west-3".into(),
             kinesis: KinesisData {
                 sequence_number: sequence_number.into(),
@@ -85,20 +84,14 @@ pub struct ArrivalTime(pub Timestamp);
 impl<'de> Deserialize<'de> for ArrivalTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let number = serde_json::Number::deserialize(deserializer)?;
-        parse_epoch_seconds(&number.to_string())
-            .map(ArrivalTime)
-            .map_err(serde::de::Error::custom)
+        parse_epoch_seconds(&number.to_string()).map(ArrivalTime).map_err(serde::de::Error::custom)
     }
 }
 
 impl Serialize for ArrivalTime {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (s, ns) = (self.0.as_second(), self.0.subsec_nanosecond());
-        let text = if ns == 0 {
-            s.to_string()
-        } else {
-            format!("{s}.{:03}", ns / 1_000_000)
-        };
+        let text = if ns == 0 { s.to_string() } else { format!("{s}.{:03}", ns / 1_000_000) };
         let number: serde_json::Number = text.parse().map_err(serde::ser::Error::custom)?;
         number.serialize(serializer)
     }
@@ -116,11 +109,7 @@ fn parse_epoch_seconds(text: &str) -> Result<Timestamp, String> {
     if !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid());
     }
-    let digits: String = fraction
-        .chars()
-        .chain(std::iter::repeat('0'))
-        .take(9)
-        .collect();
+    let digits: String = fraction.chars().chain(std::iter::repeat('0')).take(9).collect();
     let nanos: i32 = digits.parse().map_err(|_| invalid())?;
     let nanos = if seconds < 0 { -nanos } else { nanos };
     Timestamp::new(seconds, nanos).map_err(|_| invalid())
@@ -132,24 +121,10 @@ mod tests {
 
     #[test]
     fn arrival_times_are_read_exactly() {
-        assert_eq!(
-            parse_epoch_seconds("1732353600.123").unwrap().to_string(),
-            "2024-11-23T09:20:00.123Z"
-        );
-        assert_eq!(
-            parse_epoch_seconds("1732353600.05")
-                .unwrap()
-                .subsec_nanosecond(),
-            50_000_000
-        );
-        assert_eq!(
-            parse_epoch_seconds("1732353600").unwrap().as_second(),
-            1_732_353_600
-        );
-        assert_eq!(
-            parse_epoch_seconds("1.7323536e9").unwrap().as_second(),
-            1_732_353_600
-        );
+        assert_eq!(parse_epoch_seconds("1732353600.123").unwrap().to_string(), "2024-11-23T09:20:00.123Z");
+        assert_eq!(parse_epoch_seconds("1732353600.05").unwrap().subsec_nanosecond(), 50_000_000);
+        assert_eq!(parse_epoch_seconds("1732353600").unwrap().as_second(), 1_732_353_600);
+        assert_eq!(parse_epoch_seconds("1.7323536e9").unwrap().as_second(), 1_732_353_600);
         assert!(parse_epoch_seconds("12.3x").is_err());
     }
 
@@ -164,12 +139,8 @@ mod tests {
         let event: StreamEvent = serde_json::from_str(text).unwrap();
         let record = &event.records[0];
         assert_eq!(record.shard_id(), "shardId-000000000006");
-        assert_eq!(
-            record.kinesis.approximate_arrival_timestamp.0.to_string(),
-            "2018-12-17T22:10:50.987Z"
-        );
-        let again: StreamEvent =
-            serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(record.kinesis.approximate_arrival_timestamp.0.to_string(), "2018-12-17T22:10:50.987Z");
+        let again: StreamEvent = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
         assert_eq!(again, event);
     }
 }

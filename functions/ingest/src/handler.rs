@@ -124,12 +124,7 @@ struct RejectLine<'a> {
 
 impl<S: ObjectStore> Ingest<S> {
     pub fn new(store: S, settings: Settings, pipeline: Pipeline) -> Ingest<S> {
-        Ingest {
-            store,
-            settings,
-            pipeline,
-            metrics_output: MetricsOutput::default(),
-        }
+        Ingest { store, settings, pipeline, metrics_output: MetricsOutput::default() }
     }
 
     /// Sends the EMF lines elsewhere (the command line keeps stdout for the response).
@@ -159,21 +154,11 @@ impl<S: ObjectStore> Ingest<S> {
             };
         };
         let shard = first.shard_id().to_string();
-        let (first_sequence, last_sequence) = (
-            first.kinesis.sequence_number.clone(),
-            last.kinesis.sequence_number.clone(),
-        );
-        let batch = BatchId {
-            shard: &shard,
-            first_sequence: &first_sequence,
-            last_sequence: &last_sequence,
-        };
+        let (first_sequence, last_sequence) =
+            (first.kinesis.sequence_number.clone(), last.kinesis.sequence_number.clone());
+        let batch = BatchId { shard: &shard, first_sequence: &first_sequence, last_sequence: &last_sequence };
         let arrival = first.kinesis.approximate_arrival_timestamp.0;
-        let oldest = records
-            .iter()
-            .map(|r| r.kinesis.approximate_arrival_timestamp.0)
-            .min()
-            .unwrap_or(arrival);
+        let oldest = records.iter().map(|r| r.kinesis.approximate_arrival_timestamp.0).min().unwrap_or(arrival);
         let layout = &self.settings.layout;
 
         let mut planned = vec![Planned {
@@ -220,9 +205,7 @@ impl<S: ObjectStore> Ingest<S> {
             *counts.rejected_by.entry(DECODE_STEP.into()).or_default() += decode_rejects;
         }
         for batch_out in output.batches {
-            let hour = batch_out
-                .partition
-                .unwrap_or_else(|| EventHour::of(arrival));
+            let hour = batch_out.partition.unwrap_or_else(|| EventHour::of(arrival));
             planned.push(Planned {
                 key: layout.landed_key(hour, &batch, batch_out.part),
                 body: gzip_lines(std::iter::once(batch_out.payload)),
@@ -245,10 +228,7 @@ impl<S: ObjectStore> Ingest<S> {
         drop(payloads);
         rejects.sort_by_key(|r| (r.record, r.sub_sequence));
         if let Some(first_reject) = rejects.first() {
-            let lines: Vec<u8> = rejects
-                .iter()
-                .flat_map(|r| reject_line(r, &records[r.record], &shard))
-                .collect();
+            let lines: Vec<u8> = rejects.iter().flat_map(|r| reject_line(r, &records[r.record], &shard)).collect();
             planned.push(Planned {
                 key: layout.rejects_key(arrival, &batch),
                 body: Bytes::from(lines),
@@ -271,16 +251,7 @@ impl<S: ObjectStore> Ingest<S> {
         let mut error = None;
         let mut response = KinesisEventResponse::default();
         for (position, object) in planned.iter().enumerate() {
-            match self
-                .store
-                .put(
-                    &self.settings.bucket,
-                    &object.key,
-                    object.body.clone(),
-                    object.content_type,
-                )
-                .await
-            {
+            match self.store.put(&self.settings.bucket, &object.key, object.body.clone(), object.content_type).await {
                 Ok(()) => {
                     metrics.objects_written += 1;
                     if object.landed {
@@ -289,11 +260,8 @@ impl<S: ObjectStore> Ingest<S> {
                     written.push(object.key.clone());
                 }
                 Err(e) => {
-                    let retry_from = planned[position..]
-                        .iter()
-                        .map(|o| o.first_record)
-                        .min()
-                        .expect("the failed object is there");
+                    let retry_from =
+                        planned[position..].iter().map(|o| o.first_record).min().expect("the failed object is there");
                     let sequence = &records[retry_from].kinesis.sequence_number;
                     tracing::error!(error = %e, transient = e.is_transient(), retry_from = %sequence, "landing stopped; Lambda retries from the first record not stored");
                     response.add_failure(sequence.clone());
@@ -303,28 +271,18 @@ impl<S: ObjectStore> Ingest<S> {
             }
         }
         for r in &rejects {
-            let shown =
-                String::from_utf8_lossy(&r.payload[..r.payload.len().min(LOGGED_PAYLOAD_BYTES)])
-                    .into_owned();
+            let shown = String::from_utf8_lossy(&r.payload[..r.payload.len().min(LOGGED_PAYLOAD_BYTES)]).into_owned();
             let record = &records[r.record].kinesis;
             tracing::warn!(step = %r.step, reason = %r.reason, shard_id = %shard, sequence_number = %record.sequence_number, sub_sequence_number = ?r.sub_sequence, payload = %shown, "record rejected");
         }
         tracing::info!(shard_id = %shard, first_sequence = %first_sequence, last_sequence = %last_sequence, %counts, objects_written = metrics.objects_written, "batch done");
-        BatchReport {
-            response,
-            counts,
-            metrics,
-            written,
-            error,
-        }
+        BatchReport { response, counts, metrics, written, error }
     }
 }
 
 /// Gzip with a fixed header (no mtime, no name), so the same lines always give the same bytes.
 fn gzip_lines(chunks: impl Iterator<Item = Vec<u8>>) -> Bytes {
-    let mut gz = GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::default());
+    let mut gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::default());
     for chunk in chunks {
         gz.write_all(&chunk).expect("writing to memory cannot fail");
     }
@@ -354,10 +312,7 @@ fn reject_line(reject: &Reject, record: &StreamRecord, shard: &str) -> Vec<u8> {
         shard_id: shard,
         sequence_number: &record.kinesis.sequence_number,
         sub_sequence_number: reject.sub_sequence,
-        partition_key: reject
-            .partition_key
-            .as_deref()
-            .unwrap_or(&record.kinesis.partition_key),
+        partition_key: reject.partition_key.as_deref().unwrap_or(&record.kinesis.partition_key),
         arrival_time: record.kinesis.approximate_arrival_timestamp.0.to_string(),
         payload_base64: STANDARD.encode(&reject.payload),
     })

@@ -43,11 +43,7 @@ pub enum KplError {
     #[error("KPL aggregate is not a valid AggregatedRecord: {0}")]
     InvalidProtobuf(String),
     #[error("KPL user record {index} names partition key {key_index}, the table has {table_len}")]
-    PartitionKeyIndex {
-        index: usize,
-        key_index: u64,
-        table_len: usize,
-    },
+    PartitionKeyIndex { index: usize, key_index: u64, table_len: usize },
 }
 
 /// Whether a payload is a KPL aggregate.
@@ -57,9 +53,8 @@ pub fn is_aggregated(data: &[u8]) -> bool {
 
 /// Splits an aggregate (starting with [`MAGIC`]) into its user records, checking the MD5 trailer.
 pub fn deaggregate(data: &[u8]) -> Result<Vec<UserRecord>, KplError> {
-    let Some(body) = data
-        .get(MAGIC.len()..data.len().saturating_sub(MD5_LEN))
-        .filter(|_| data.len() >= MAGIC.len() + MD5_LEN)
+    let Some(body) =
+        data.get(MAGIC.len()..data.len().saturating_sub(MD5_LEN)).filter(|_| data.len() >= MAGIC.len() + MD5_LEN)
     else {
         return Err(KplError::TooShort(data.len()));
     };
@@ -67,26 +62,21 @@ pub fn deaggregate(data: &[u8]) -> Result<Vec<UserRecord>, KplError> {
     if Md5::digest(body).as_slice() != trailer {
         return Err(KplError::Md5Mismatch);
     }
-    let aggregate = <AggregatedRecord as prost::Message>::decode(body)
-        .map_err(|e| KplError::InvalidProtobuf(e.to_string()))?;
+    let aggregate =
+        <AggregatedRecord as prost::Message>::decode(body).map_err(|e| KplError::InvalidProtobuf(e.to_string()))?;
     let table = aggregate.partition_key_table;
     aggregate
         .records
         .into_iter()
         .enumerate()
         .map(|(index, r)| {
-            let key = usize::try_from(r.partition_key_index)
-                .ok()
-                .and_then(|i| table.get(i));
+            let key = usize::try_from(r.partition_key_index).ok().and_then(|i| table.get(i));
             let key = key.ok_or(KplError::PartitionKeyIndex {
                 index,
                 key_index: r.partition_key_index,
                 table_len: table.len(),
             })?;
-            Ok(UserRecord {
-                partition_key: key.clone(),
-                data: r.data,
-            })
+            Ok(UserRecord { partition_key: key.clone(), data: r.data })
         })
         .collect()
 }

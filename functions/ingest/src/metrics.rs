@@ -36,18 +36,8 @@ pub enum MetricsOutput {
 impl BatchMetrics {
     /// The EMF document.
     pub fn emf(&self, now: Timestamp) -> Value {
-        let counts = [
-            "RecordsIn",
-            "UserRecords",
-            "Emitted",
-            "Filtered",
-            "Rejected",
-            "ObjectsWritten",
-        ];
-        let mut metrics: Vec<Value> = counts
-            .iter()
-            .map(|name| json!({"Name": name, "Unit": "Count"}))
-            .collect();
+        let counts = ["RecordsIn", "UserRecords", "Emitted", "Filtered", "Rejected", "ObjectsWritten"];
+        let mut metrics: Vec<Value> = counts.iter().map(|name| json!({"Name": name, "Unit": "Count"})).collect();
         metrics.push(json!({"Name": "BytesLanded", "Unit": "Bytes"}));
         metrics.push(json!({"Name": "IngestLagMs", "Unit": "Milliseconds"}));
         json!({
@@ -98,12 +88,8 @@ mod tests {
         assert_eq!(declared["Namespace"], "salesflow");
         assert_eq!(declared["Dimensions"], json!([["Function"]]));
         assert_eq!(emf["Function"], "ingest");
-        let names: Vec<&str> = declared["Metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["Name"].as_str().unwrap())
-            .collect();
+        let names: Vec<&str> =
+            declared["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
         for name in [
             "RecordsIn",
             "UserRecords",

@@ -59,26 +59,14 @@ fn aggregate(keys: &[&str], records: &[(u64, &[u8])]) -> Vec<u8> {
 
 #[test]
 fn user_records_keep_their_partition_keys() {
-    let data = aggregate(
-        &["S00001", "S00002"],
-        &[(1, b"one"), (0, b""), (1, &[0xFF; 300])],
-    );
+    let data = aggregate(&["S00001", "S00002"], &[(1, b"one"), (0, b""), (1, &[0xFF; 300])]);
     let records = kpl::deaggregate(&data).unwrap();
     assert_eq!(
         records,
         vec![
-            UserRecord {
-                partition_key: "S00002".into(),
-                data: b"one".to_vec()
-            },
-            UserRecord {
-                partition_key: "S00001".into(),
-                data: vec![]
-            },
-            UserRecord {
-                partition_key: "S00002".into(),
-                data: vec![0xFF; 300]
-            },
+            UserRecord { partition_key: "S00002".into(), data: b"one".to_vec() },
+            UserRecord { partition_key: "S00001".into(), data: vec![] },
+            UserRecord { partition_key: "S00002".into(), data: vec![0xFF; 300] },
         ]
     );
 }
@@ -90,45 +78,28 @@ fn corruption_is_an_error_not_a_panic() {
     data[last] ^= 1;
     assert_eq!(kpl::deaggregate(&data), Err(KplError::Md5Mismatch));
     let bad_index = aggregate(&["k"], &[(3, b"x")]);
-    assert!(matches!(
-        kpl::deaggregate(&bad_index),
-        Err(KplError::PartitionKeyIndex { key_index: 3, .. })
-    ));
+    assert!(matches!(kpl::deaggregate(&bad_index), Err(KplError::PartitionKeyIndex { key_index: 3, .. })));
     // A valid MD5 over bytes that are not an AggregatedRecord.
     let mut garbage = vec![0xF3, 0x89, 0x9A, 0xC2, 0xFF, 0xFF, 0xFF];
     let digest = Md5::digest(&garbage[4..]);
     garbage.extend_from_slice(&digest);
-    assert!(matches!(
-        kpl::deaggregate(&garbage),
-        Err(KplError::InvalidProtobuf(_))
-    ));
+    assert!(matches!(kpl::deaggregate(&garbage), Err(KplError::InvalidProtobuf(_))));
 }
 
 #[tokio::test]
 async fn the_handler_splits_aggregates_and_rejects_bad_sub_records_individually() {
     let receipts = receipts(3, 3, 1, false);
-    let data = aggregate(
-        &["S1", "S2"],
-        &[(0, &receipts[0]), (1, b"not json"), (0, &receipts[1])],
-    );
+    let data = aggregate(&["S1", "S2"], &[(0, &receipts[0]), (1, b"not json"), (0, &receipts[1])]);
     let mut corrupt = aggregate(&["S3"], &[(0, &receipts[2])]);
     corrupt[6] ^= 0x55;
     let event = salesflow_ingest::StreamEvent {
-        records: vec![
-            record(0, STANDARD.encode(&data)),
-            record(1, STANDARD.encode(&corrupt)),
-        ],
+        records: vec![record(0, STANDARD.encode(&data)), record(1, STANDARD.encode(&corrupt))],
     };
     let ingest = ingest(MemoryStore::new());
     let report = run(&ingest, &event).await;
     assert!(report.response.batch_item_failures.is_empty());
     assert_eq!(
-        (
-            report.metrics.records_in,
-            report.metrics.user_records,
-            report.metrics.emitted,
-            report.metrics.rejected
-        ),
+        (report.metrics.records_in, report.metrics.user_records, report.metrics.emitted, report.metrics.rejected),
         (2, 4, 2, 2)
     );
     let rejects = reject_lines(&contents(ingest.store()));
@@ -136,18 +107,11 @@ async fn the_handler_splits_aggregates_and_rejects_bad_sub_records_individually(
     assert_eq!(rejects[0]["sub_sequence_number"], 1);
     assert_eq!(rejects[0]["partition_key"], "S2");
     assert_eq!(rejects[0]["sequence_number"], sequence(0).as_str());
-    assert_eq!(
-        STANDARD
-            .decode(rejects[0]["payload_base64"].as_str().unwrap())
-            .unwrap(),
-        b"not json"
-    );
+    assert_eq!(STANDARD.decode(rejects[0]["payload_base64"].as_str().unwrap()).unwrap(), b"not json");
     assert!(rejects[1].get("sub_sequence_number").is_none());
     assert!(rejects[1]["reason"].as_str().unwrap().contains("MD5"));
     assert_eq!(
-        STANDARD
-            .decode(rejects[1]["payload_base64"].as_str().unwrap())
-            .unwrap(),
+        STANDARD.decode(rejects[1]["payload_base64"].as_str().unwrap()).unwrap(),
         corrupt,
         "the whole aggregate is kept"
     );

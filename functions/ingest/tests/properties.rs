@@ -43,10 +43,7 @@ fn build(seed: u64, items: &[Item]) -> StreamEvent {
         .enumerate()
         .map(|(i, (item, receipt))| {
             let data = match item {
-                Item::Receipt {
-                    training,
-                    gzip: zip,
-                } => {
+                Item::Receipt { training, gzip: zip } => {
                     let mut v: serde_json::Value = serde_json::from_slice(&receipt).unwrap();
                     if *training {
                         v["store_id"] = "S00000".into();
@@ -54,9 +51,7 @@ fn build(seed: u64, items: &[Item]) -> StreamEvent {
                     let bytes = serde_json::to_vec(&v).unwrap();
                     STANDARD.encode(if *zip { gzip(&bytes) } else { bytes })
                 }
-                Item::Invalid => {
-                    STANDARD.encode(br#"{"receipt_id":"x","lines":[{"quantity":"abc"}]}"#)
-                }
+                Item::Invalid => STANDARD.encode(br#"{"receipt_id":"x","lines":[{"quantity":"abc"}]}"#),
                 Item::Garbage(bytes) => STANDARD.encode(bytes),
                 Item::BadBase64 => "***".into(),
             };

@@ -45,10 +45,7 @@ fn expectations() -> BTreeMap<&'static str, Expected> {
                 emitted: 4,
                 filtered: 1,
                 landed: &[
-                    (
-                        "dt=2026-11-23/hour=07",
-                        &["S04003-a76027a6324ec559", "S03192-66267d2d0323eb0f"],
-                    ),
+                    ("dt=2026-11-23/hour=07", &["S04003-a76027a6324ec559", "S03192-66267d2d0323eb0f"]),
                     ("dt=2026-11-23/hour=08", &["S09380-2a401af51cc57e7c"]),
                     ("dt=2026-11-23/hour=09", &["S02477-653de6d05a26f55e"]),
                 ],
@@ -64,10 +61,7 @@ fn expectations() -> BTreeMap<&'static str, Expected> {
                 filtered: 0,
                 landed: &[
                     ("dt=2026-11-23/hour=07", &["S02048-a5459f875b5f62c3"]),
-                    (
-                        "dt=2026-11-23/hour=08",
-                        &["S00875-079c48624a6d94fe", "S03745-583d9eb99427c791"],
-                    ),
+                    ("dt=2026-11-23/hour=08", &["S00875-079c48624a6d94fe", "S03745-583d9eb99427c791"]),
                     ("dt=2026-11-23/hour=09", &["S08931-b4963ac86e1111cf"]),
                 ],
                 rejects: &[],
@@ -134,19 +128,10 @@ async fn every_sample_event_lands_the_expected_objects() {
         let expected = &expectations[name.as_str()];
         let ingest = ingest(MemoryStore::new());
         let report = run(&ingest, &event).await;
-        assert!(
-            report.response.batch_item_failures.is_empty(),
-            "{name}: poison never fails a batch"
-        );
+        assert!(report.response.batch_item_failures.is_empty(), "{name}: poison never fails a batch");
         let m = &report.metrics;
         assert_eq!(
-            (
-                m.records_in,
-                m.user_records,
-                m.emitted,
-                m.filtered,
-                m.rejected
-            ),
+            (m.records_in, m.user_records, m.emitted, m.filtered, m.rejected),
             (
                 expected.records_in,
                 expected.user_records,
@@ -156,11 +141,7 @@ async fn every_sample_event_lands_the_expected_objects() {
             ),
             "{name}"
         );
-        assert_eq!(
-            m.user_records,
-            m.emitted + m.filtered + m.rejected,
-            "{name}"
-        );
+        assert_eq!(m.user_records, m.emitted + m.filtered + m.rejected, "{name}");
 
         let records = &event.records;
         let stem = format!(
@@ -175,111 +156,52 @@ async fn every_sample_event_lands_the_expected_objects() {
         let raw = &contents[&format!("raw/dt=2026-11-23/hour=09/{stem}.ndjson.gz")];
         assert_eq!(raw.len(), records.len(), "{name}");
         for (line, record) in raw.iter().zip(records) {
-            assert_eq!(
-                line["payload_base64"],
-                record.kinesis.data.as_str(),
-                "{name}"
-            );
-            assert_eq!(
-                line["sequence_number"],
-                record.kinesis.sequence_number.as_str()
-            );
+            assert_eq!(line["payload_base64"], record.kinesis.data.as_str(), "{name}");
+            assert_eq!(line["sequence_number"], record.kinesis.sequence_number.as_str());
         }
 
         // Landed objects: keys by event hour, lines per receipt line, in input order.
-        let landed: Vec<(&String, &Vec<Value>)> = contents
-            .iter()
-            .filter(|(k, _)| k.starts_with("landed/"))
-            .collect();
-        let expected_keys: Vec<String> = expected
-            .landed
-            .iter()
-            .map(|(hour, _)| format!("landed/{hour}/{stem}-0.ndjson.gz"))
-            .collect();
-        assert_eq!(
-            landed
-                .iter()
-                .map(|(k, _)| k.to_string())
-                .collect::<Vec<_>>(),
-            expected_keys,
-            "{name}"
-        );
+        let landed: Vec<(&String, &Vec<Value>)> = contents.iter().filter(|(k, _)| k.starts_with("landed/")).collect();
+        let expected_keys: Vec<String> =
+            expected.landed.iter().map(|(hour, _)| format!("landed/{hour}/{stem}-0.ndjson.gz")).collect();
+        assert_eq!(landed.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>(), expected_keys, "{name}");
         let mut lines_landed = 0;
         for ((key, lines), (hour, receipt_ids)) in landed.iter().zip(expected.landed) {
-            let mut seen: Vec<&str> = lines
-                .iter()
-                .map(|l| l["receipt_id"].as_str().unwrap())
-                .collect();
+            let mut seen: Vec<&str> = lines.iter().map(|l| l["receipt_id"].as_str().unwrap()).collect();
             seen.dedup();
             assert_eq!(&seen, receipt_ids, "{name} {key}");
             for line in lines.iter() {
-                let emitted_at: jiff::Timestamp =
-                    line["emitted_at"].as_str().unwrap().parse().unwrap();
+                let emitted_at: jiff::Timestamp = line["emitted_at"].as_str().unwrap().parse().unwrap();
                 let utc = emitted_at.strftime("dt=%Y-%m-%d/hour=%H").to_string();
                 assert_eq!(&utc, hour, "{name}: a line lands in its event hour");
                 assert!(
-                    line["line_total"].is_number()
-                        && line["city"].is_string()
-                        && line.get("promotion_id").is_none(),
+                    line["line_total"].is_number() && line["city"].is_string() && line.get("promotion_id").is_none(),
                     "{name}: {line}"
                 );
             }
             lines_landed += lines.len() as u64;
         }
-        assert_eq!(
-            lines_landed, report.counts.outputs,
-            "{name}: landed lines = pipeline outputs"
-        );
+        assert_eq!(lines_landed, report.counts.outputs, "{name}: landed lines = pipeline outputs");
 
         // Rejects: one line per rejected record, with what is needed to fix and replay it.
         let rejects = reject_lines(&contents);
         assert_eq!(rejects.len(), expected.rejects.len(), "{name}");
         if !rejects.is_empty() {
-            assert!(
-                contents.contains_key(&format!("rejects/dt=2026-11-23/hour=09/{stem}.ndjson")),
-                "{name}"
-            );
+            assert!(contents.contains_key(&format!("rejects/dt=2026-11-23/hour=09/{stem}.ndjson")), "{name}");
         }
         for (line, (index, sub, step, reason)) in rejects.iter().zip(expected.rejects) {
             let record = &records[*index];
             assert_eq!(line["step"], *step, "{name}: {line}");
-            assert!(
-                line["reason"].as_str().unwrap().contains(reason),
-                "{name}: {line}"
-            );
-            assert_eq!(
-                line["sequence_number"],
-                record.kinesis.sequence_number.as_str()
-            );
+            assert!(line["reason"].as_str().unwrap().contains(reason), "{name}: {line}");
+            assert_eq!(line["sequence_number"], record.kinesis.sequence_number.as_str());
             assert_eq!(line["shard_id"], "shardId-000000000000");
-            assert_eq!(
-                line.get("sub_sequence_number").and_then(Value::as_u64),
-                *sub
-            );
-            assert_eq!(
-                line["arrival_time"],
-                record
-                    .kinesis
-                    .approximate_arrival_timestamp
-                    .0
-                    .to_string()
-                    .as_str()
-            );
-            let payload = STANDARD
-                .decode(line["payload_base64"].as_str().unwrap())
-                .unwrap();
+            assert_eq!(line.get("sub_sequence_number").and_then(Value::as_u64), *sub);
+            assert_eq!(line["arrival_time"], record.kinesis.approximate_arrival_timestamp.0.to_string().as_str());
+            let payload = STANDARD.decode(line["payload_base64"].as_str().unwrap()).unwrap();
             if *step == "decode" && reason.contains("base64") {
-                assert_eq!(
-                    payload,
-                    record.kinesis.data.as_bytes(),
-                    "the received text is kept"
-                );
+                assert_eq!(payload, record.kinesis.data.as_bytes(), "the received text is kept");
             } else {
-                assert_eq!(
-                    STANDARD.encode(&payload),
-                    record.kinesis.data,
-                    "the payload is kept byte for byte"
-                );
+                assert_eq!(STANDARD.encode(&payload), record.kinesis.data, "the payload is kept byte for byte");
             }
         }
     }
@@ -293,10 +215,6 @@ async fn a_redelivered_sample_rewrites_identical_objects() {
         let before = ingest.store().objects(BUCKET);
         let again = run(&ingest, &event).await;
         assert_eq!(first.written, again.written, "{name}: same keys");
-        assert_eq!(
-            ingest.store().objects(BUCKET),
-            before,
-            "{name}: same bytes, no new object"
-        );
+        assert_eq!(ingest.store().objects(BUCKET), before, "{name}: same bytes, no new object");
     }
 }

@@ -28,10 +28,7 @@ pub fn ingest<S: ObjectStore>(store: S) -> Ingest<S> {
 
 /// A 56-digit sequence number, increasing with `i`.
 pub fn sequence(i: usize) -> String {
-    format!(
-        "4965619345540281144014847843726540810777649806622770{:04}",
-        1000 + i
-    )
+    format!("4965619345540281144014847843726540810777649806622770{:04}", 1000 + i)
 }
 
 pub fn arrival(i: usize) -> Timestamp {
@@ -40,23 +37,11 @@ pub fn arrival(i: usize) -> Timestamp {
 
 /// An event of one record per payload (raw bytes, base64-encoded here).
 pub fn event(payloads: &[Vec<u8>]) -> StreamEvent {
-    StreamEvent {
-        records: payloads
-            .iter()
-            .enumerate()
-            .map(|(i, p)| record(i, STANDARD.encode(p)))
-            .collect(),
-    }
+    StreamEvent { records: payloads.iter().enumerate().map(|(i, p)| record(i, STANDARD.encode(p))).collect() }
 }
 
 pub fn record(i: usize, data_base64: String) -> StreamRecord {
-    StreamRecord::new(
-        SHARD,
-        &sequence(i),
-        &format!("pk-{i}"),
-        arrival(i),
-        data_base64,
-    )
+    StreamRecord::new(SHARD, &sequence(i), &format!("pk-{i}"), arrival(i), data_base64)
 }
 
 pub fn now() -> Timestamp {
@@ -70,21 +55,14 @@ pub async fn run<S: ObjectStore>(ingest: &Ingest<S>, event: &StreamEvent) -> Bat
 pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
     assert_eq!(&bytes[..2], &[0x1F, 0x8B], "not gzip");
     let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .unwrap();
+    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
     out
 }
 
 pub fn ndjson(bytes: &[u8]) -> Vec<Value> {
     let text = std::str::from_utf8(bytes).unwrap();
-    assert!(
-        text.is_empty() || text.ends_with('\n'),
-        "NDJSON ends with a newline"
-    );
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    assert!(text.is_empty() || text.ends_with('\n'), "NDJSON ends with a newline");
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// Every object of the bucket, gzip ones decompressed, parsed as NDJSON, by key.
@@ -93,11 +71,7 @@ pub fn contents(store: &MemoryStore) -> BTreeMap<String, Vec<Value>> {
         .objects(BUCKET)
         .into_iter()
         .map(|(key, body)| {
-            let lines = if key.ends_with(".gz") {
-                ndjson(&gunzip(&body))
-            } else {
-                ndjson(&body)
-            };
+            let lines = if key.ends_with(".gz") { ndjson(&gunzip(&body)) } else { ndjson(&body) };
             (key, lines)
         })
         .collect()
@@ -109,22 +83,13 @@ pub fn landed_line_ids(contents: &BTreeMap<String, Vec<Value>>) -> Vec<(String, 
         .iter()
         .filter(|(k, _)| k.starts_with("landed/"))
         .flat_map(|(_, lines)| {
-            lines.iter().map(|l| {
-                (
-                    l["receipt_id"].as_str().unwrap().to_string(),
-                    l["line_no"].as_u64().unwrap(),
-                )
-            })
+            lines.iter().map(|l| (l["receipt_id"].as_str().unwrap().to_string(), l["line_no"].as_u64().unwrap()))
         })
         .collect()
 }
 
 pub fn reject_lines(contents: &BTreeMap<String, Vec<Value>>) -> Vec<Value> {
-    contents
-        .iter()
-        .filter(|(k, _)| k.starts_with("rejects/"))
-        .flat_map(|(_, lines)| lines.clone())
-        .collect()
+    contents.iter().filter(|(k, _)| k.starts_with("rejects/")).flat_map(|(_, lines)| lines.clone()).collect()
 }
 
 pub fn failures(report: &BatchReport) -> Vec<String> {
@@ -132,11 +97,7 @@ pub fn failures(report: &BatchReport) -> Vec<String> {
         .response
         .batch_item_failures
         .iter()
-        .map(|f| {
-            f.item_identifier
-                .clone()
-                .expect("never an empty itemIdentifier")
-        })
+        .map(|f| f.item_identifier.clone().expect("never an empty itemIdentifier"))
         .collect()
 }
 
@@ -144,17 +105,10 @@ pub fn failures(report: &BatchReport) -> Vec<String> {
 /// `shuffle` so event hours interleave across the batch.
 pub fn receipts(seed: u64, n: usize, hours: i64, shuffle: bool) -> Vec<Vec<u8>> {
     let start: Timestamp = "2026-11-23T07:00:00Z".parse().unwrap();
-    let times = salesflow_core::generate::spread_times(
-        seed,
-        start,
-        jiff::SignedDuration::from_hours(hours),
-        n,
-    );
+    let times = salesflow_core::generate::spread_times(seed, start, jiff::SignedDuration::from_hours(hours), n);
     let mut generator = salesflow_core::generate::Generator::new(seed, 10_000);
-    let mut out: Vec<Vec<u8>> = times
-        .into_iter()
-        .map(|t| serde_json::to_vec(&generator.receipt_at(t)).unwrap())
-        .collect();
+    let mut out: Vec<Vec<u8>> =
+        times.into_iter().map(|t| serde_json::to_vec(&generator.receipt_at(t)).unwrap()).collect();
     if shuffle {
         // A fixed interleaving: odd positions reversed.
         let odd: Vec<Vec<u8>> = out.iter().skip(1).step_by(2).cloned().collect();
