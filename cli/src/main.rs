@@ -1,11 +1,14 @@
 //! `salesflow`: the command users run. Glue only: argument parsing here, the work in `salesflow-core` and the
 //! function crates.
 
+mod aws;
+mod dev;
 mod generate;
 mod input;
 mod invoke;
 mod jsonpath;
 mod pipeline;
+mod produce;
 mod transform;
 
 use std::path::PathBuf;
@@ -38,6 +41,10 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Run a function's handler in-process on a Lambda event file, against S3 or a local directory.
     Invoke(invoke::InvokeArgs),
+    /// Run both handlers against Kinesis, S3 and SQS (LocalStack or AWS) like Lambda's event sources would.
+    Dev(dev::DevArgs),
+    /// Send generated receipts to a Kinesis stream at a steady rate (optionally KPL-aggregated).
+    Produce(produce::ProduceArgs),
 }
 
 #[derive(Subcommand)]
@@ -57,6 +64,8 @@ fn main() -> ExitCode {
         Command::Pipeline { command: PipelineCommand::Check { file } } => pipeline::check(&file),
         Command::Generate(args) => generate::run(args),
         Command::Invoke(args) => invoke::run(args),
+        Command::Dev(args) => dev::run(args),
+        Command::Produce(args) => produce::run(args),
     };
     match result {
         Ok(code) => code,
