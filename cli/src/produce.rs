@@ -168,7 +168,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<ExitCode> {
         (None, None) => default_rate,
     };
     let total = args.count.unwrap_or_else(|| (rate * args.duration.as_secs_f64()).round() as u64);
-    let bad_every = if args.bad > 0 { (total / args.bad).max(1) } else { u64::MAX };
+    let bad_every = total.checked_div(args.bad).map_or(u64::MAX, |every| every.max(1));
     let backdate = args.backdate.map(|d| SignedDuration::try_from(d).unwrap_or(SignedDuration::ZERO));
     let mut report = match &args.report {
         Some(path) => Some(std::io::BufWriter::new(
@@ -199,7 +199,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<ExitCode> {
             let now = Timestamp::now();
             let at = backdate.map_or(now, |b| now - b);
             let receipt = generator.receipt_at(at);
-            let bad = (args.bad > 0 && (generated + 1) % bad_every == 0 && totals.bad < args.bad)
+            let bad = (args.bad > 0 && (generated + 1).is_multiple_of(bad_every) && totals.bad < args.bad)
                 .then(|| BAD_KINDS[(totals.bad % BAD_KINDS.len() as u64) as usize]);
             let record = make_record(receipt, bad);
             pending_bytes += record.data.len();
