@@ -1,22 +1,38 @@
 //! Compaction planning, as pure functions over a listing of one hour's dataset files and its compaction record.
 //!
-//! The export writes one small CSV per landed object per dataset ("pieces"). Once an hour is closed (its end
-//! plus a grace period for late records has passed), its pieces are merged: `sales_lines` into de-duplicated
-//! `_compacted-g<gen>-<fingerprint>-p<part>.csv` files (parts bounded in size), `hourly_sales` recomputed from
-//! those de-duplicated lines into one file. The order of the steps makes the switch atomic for manifests:
+//! The export writes one small CSV per landed object per dataset ("pieces"). Two kinds of merge replace pieces
+//! with merged `_compacted-g<gen>-<fingerprint>-p<part>.csv` files, and both go through the same steps:
+//!
+//! - **Compaction** ([`plan_compaction`]), once an hour is closed (its end plus a grace period for late records
+//!   has passed): `sales_lines` pieces into de-duplicated merged files (parts bounded in size), `hourly_sales`
+//!   recomputed from those de-duplicated lines into one file, exact.
+//! - **Rollup** ([`plan_rollup`]), while an hour is open or inside its grace period, `hourly_sales` only: the
+//!   pieces not yet rolled up and the previous generation's merged file are summed into one file, so a manifest
+//!   lists one file for the open hour instead of thousands. `sales_lines` keeps its pieces until the hour
+//!   closes. The rollup cannot de-duplicate across landed objects (that needs the lines), so until compaction
+//!   a line redelivered in two objects is counted twice and `receipts` over-counts receipts split across
+//!   objects; compaction then recomputes the hour from the de-duplicated `sales_lines` pieces (which a rollup
+//!   never replaces) and its file replaces the last rollup.
+//!
+//! The order of the steps makes the switch atomic for manifests:
 //!
 //! 1. write the merged files under new names (no manifest lists them yet);
 //! 2. write the hour's [`CompactionRecord`] (`datasets/_compactions/dt=…/hour=HH.json`): the commit point. From
 //!    now on, [`HourState::live`] (what manifests list) is the merged files plus the pieces the record does not
-//!    name as replaced; before it, the pieces only. Merged files without a record are ignored.
+//!    name as replaced; before it, the previous record's (or, without one, the pieces only). Merged files no
+//!    record names are ignored. Each merge is one generation: the record names the current generation's merged
+//!    files and every piece replaced so far, so earlier generations' merged files are no longer live;
 //! 3. rewrite the manifests (one PUT each, atomic);
 //! 4. on a later run, once `compacted_at` + the grace period has passed (so a QuickSight refresh that read the
-//!    old manifest has finished), delete the replaced pieces and the merged files of earlier generations.
+//!    old manifest has finished), delete the replaced pieces and the merged files of earlier generations. While
+//!    an hour is rolled up on every run, its record stays younger than the grace period when the schedule runs
+//!    more often than that, so its deletions wait until its last merge is that old.
 //!
 //! A crash between any two steps leaves a state the next run completes: orphan merged files are rewritten or
-//! deleted, a committed record is honoured. Late pieces (arriving after compaction) are listed next to the merged
-//! files and folded into the next generation: its inputs are the previous merged `sales_lines` files plus the new
-//! pieces, de-duplicated again, so redeliveries across landed objects disappear too.
+//! deleted, a committed record is honoured. Late pieces (arriving after a merge) are listed next to the merged
+//! files and folded into the next generation: a rollup sums them with the previous merged `hourly_sales` file;
+//! a compaction reads the previous merged `sales_lines` files plus the new pieces, de-duplicated again, so
+//! redeliveries across landed objects disappear too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -173,9 +189,13 @@ impl CompactionPlan {
     }
 }
 
-/// Whether and how to compact an hour at `now`: only once `end + grace <= now`, and only when it has pieces no
-/// record replaces yet. `hourly_sales` pieces are replaced only when the `sales_lines` piece of the same landed
-/// object is an input (the hour is recomputed from `sales_lines`, so a piece listed on one side only stays live).
+/// Whether and how to compact an hour at `now`: only once `end + grace <= now`, and only when it has
+/// `sales_lines` pieces no record replaces yet. The merged `hourly_sales` file is recomputed from all the
+/// hour's lines, so it replaces the previous generation's (a rollup's or a compaction's) and every
+/// `hourly_sales` piece named like an input `sales_lines` piece (both come from the same landed object),
+/// including one not written yet: the export writes the `sales_lines` piece first, and the recomputed file
+/// already holds its lines. An `hourly_sales` piece whose `sales_lines` piece was not listed stays live until
+/// the next compaction.
 pub fn plan_compaction(state: &HourState, now: Timestamp, grace: SignedDuration) -> Option<CompactionPlan> {
     if state.end() + grace > now {
         return None;
@@ -192,7 +212,7 @@ pub fn plan_compaction(state: &HourState, now: Timestamp, grace: SignedDuration)
     let mut replaced_sales_lines = previous.map(|r| r.sales_lines.replaced.clone()).unwrap_or_default();
     replaced_sales_lines.extend(new.iter().cloned());
     let mut replaced_hourly_sales = previous.map(|r| r.hourly_sales.replaced.clone()).unwrap_or_default();
-    replaced_hourly_sales.extend(state.hourly_sales.iter().filter(|n| is_piece(n) && new.contains(*n)).cloned());
+    replaced_hourly_sales.extend(new.iter().cloned());
     let mut h = DefaultHasher::new();
     state.partition.hash(&mut h);
     inputs.hash(&mut h);
@@ -202,6 +222,80 @@ pub fn plan_compaction(state: &HourState, now: Timestamp, grace: SignedDuration)
         fingerprint: format!("{:016x}", h.finish()),
         inputs,
         replaced_sales_lines,
+        replaced_hourly_sales,
+    })
+}
+
+/// An open hour's `hourly_sales` to roll up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupPlan {
+    pub partition: EventHour,
+    pub generation: u32,
+    /// A digest of the inputs' names: the merged files of two different plans never share a name.
+    pub fingerprint: String,
+    /// The `hourly_sales` files to sum, in order: the previous generation's merged file, then the new pieces.
+    pub inputs: Vec<String>,
+    /// Carried over unchanged: a rollup never replaces `sales_lines` files.
+    sales_lines: DatasetRecord,
+    replaced_hourly_sales: BTreeSet<String>,
+}
+
+impl RollupPlan {
+    /// The name of this plan's merged `hourly_sales` file.
+    pub fn merged_name(&self) -> MergedName {
+        MergedName { generation: self.generation, fingerprint: self.fingerprint.clone(), part: 0 }
+    }
+
+    /// The commit record, once the merged file (its name in the hour's prefix) is written.
+    pub fn record(&self, hourly_sales: String, compacted_at: Timestamp) -> CompactionRecord {
+        CompactionRecord {
+            generation: self.generation,
+            compacted_at: compacted_at.to_string(),
+            sales_lines: self.sales_lines.clone(),
+            hourly_sales: DatasetRecord { merged: vec![hourly_sales], replaced: self.replaced_hourly_sales.clone() },
+        }
+    }
+}
+
+/// Whether and how to roll up an hour's `hourly_sales` at `now`: only while compaction may not run yet
+/// (`now < end + grace`: the open hour, a future one, or a closed one inside its grace period), and only when
+/// it has `hourly_sales` pieces no record replaces yet and the merge would leave fewer live files (at least two
+/// inputs). The inputs are the previous generation's merged `hourly_sales` file (if present) and those pieces;
+/// the new record replaces them all and keeps the `sales_lines` side of the previous record as it was.
+pub fn plan_rollup(state: &HourState, now: Timestamp, grace: SignedDuration) -> Option<RollupPlan> {
+    if state.end() + grace <= now {
+        return None;
+    }
+    let previous = state.record.as_ref();
+    let replaced = previous.map(|r| &r.hourly_sales.replaced);
+    let new: Vec<String> = state
+        .hourly_sales
+        .iter()
+        .filter(|n| is_piece(n) && replaced.is_none_or(|r| !r.contains(*n)))
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        return None;
+    }
+    let mut inputs: Vec<String> = previous
+        .map(|r| r.hourly_sales.merged.iter().filter(|n| state.hourly_sales.contains(*n)).cloned().collect())
+        .unwrap_or_default();
+    inputs.extend(new.iter().cloned());
+    if inputs.len() < 2 {
+        return None;
+    }
+    let mut replaced_hourly_sales = replaced.cloned().unwrap_or_default();
+    replaced_hourly_sales.extend(new);
+    let mut h = DefaultHasher::new();
+    "rollup".hash(&mut h);
+    state.partition.hash(&mut h);
+    inputs.hash(&mut h);
+    Some(RollupPlan {
+        partition: state.partition,
+        generation: previous.map_or(1, |r| r.generation + 1),
+        fingerprint: format!("{:016x}", h.finish()),
+        inputs,
+        sales_lines: previous.map(|r| r.sales_lines.clone()).unwrap_or_default(),
         replaced_hourly_sales,
     })
 }
@@ -308,7 +402,7 @@ mod tests {
     #[test]
     fn a_committed_record_switches_live_files_and_cleanup_waits() {
         let mut s = state(&["a", "b"]);
-        s.hourly_sales.remove("b.csv"); // written after the listing of sales_lines: stays live
+        s.hourly_sales.remove("b.csv"); // not written yet when listed: replaced all the same
         s.hourly_sales.insert("c.csv".into()); // its sales_lines piece is not an input: stays live
         let now = at("2026-11-23T11:00:00Z");
         let plan = plan_compaction(&s, now, GRACE).unwrap();
@@ -319,6 +413,9 @@ mod tests {
         s.record = Some(plan.record(vec![m.clone()], vec![m.clone()], now));
         assert_eq!(s.live(Dataset::SalesLines), std::slice::from_ref(&m));
         assert_eq!(s.live(Dataset::HourlySales), [m.clone(), "c.csv".to_string()]);
+        s.hourly_sales.insert("b.csv".into()); // its lines are in the merged file already: never listed
+        assert_eq!(s.live(Dataset::HourlySales), [m.clone(), "c.csv".to_string()]);
+        s.hourly_sales.remove("b.csv");
         assert_eq!(plan_cleanup(&s, now + GRACE - SignedDuration::from_secs(1), GRACE), vec![]);
         let cleanup = plan_cleanup(&s, now + GRACE, GRACE);
         assert_eq!(
@@ -355,6 +452,55 @@ mod tests {
             .map(|(_, n)| n)
             .collect();
         assert_eq!(cleanup, [m1, "a.csv".to_string(), "late.csv".to_string()]);
+    }
+
+    #[test]
+    fn open_hours_are_rolled_up_then_compacted_from_the_lines() {
+        let mut s = state(&["a", "b"]);
+        let t = at("2026-11-23T09:30:00Z");
+        assert_eq!(plan_compaction(&s, t, GRACE), None);
+        assert_eq!(plan_rollup(&state(&["a"]), t, GRACE), None, "one piece: nothing to merge");
+        let r1 = plan_rollup(&s, t, GRACE).unwrap();
+        assert_eq!((r1.generation, r1.inputs.as_slice()), (1, ["a.csv".to_string(), "b.csv".to_string()].as_slice()));
+        let n1 = r1.merged_name().file_name();
+        s.hourly_sales.insert(n1.clone());
+        assert_eq!(s.live(Dataset::HourlySales), ["a.csv", "b.csv"], "no record yet: the rollup is invisible");
+        s.record = Some(r1.record(n1.clone(), t));
+        assert_eq!(s.live(Dataset::HourlySales), std::slice::from_ref(&n1));
+        assert_eq!(s.live(Dataset::SalesLines), ["a.csv", "b.csv"], "a rollup leaves sales_lines alone");
+        assert_eq!(plan_rollup(&s, t, GRACE), None, "nothing new");
+
+        // A later piece: the next generation sums it with the previous rollup.
+        s.sales_lines.insert("c.csv".into());
+        s.hourly_sales.insert("c.csv".into());
+        let t2 = at("2026-11-23T10:14:59Z"); // closed, but inside the grace period: still rolled up
+        let r2 = plan_rollup(&s, t2, GRACE).unwrap();
+        assert_eq!((r2.generation, r2.inputs.clone()), (2, vec![n1.clone(), "c.csv".to_string()]));
+        let n2 = r2.merged_name().file_name();
+        assert_ne!(n2, n1);
+        s.hourly_sales.insert(n2.clone());
+        s.record = Some(r2.record(n2.clone(), t2));
+        assert_eq!(s.live(Dataset::HourlySales), std::slice::from_ref(&n2));
+        assert_eq!(plan_cleanup(&s, t2 + GRACE - SignedDuration::from_secs(1), GRACE), vec![]);
+
+        // The hour is closed: compaction reads every sales_lines piece and replaces the rollup.
+        let t3 = at("2026-11-23T10:15:00Z");
+        assert_eq!(plan_rollup(&s, t3, GRACE), None);
+        let c = plan_compaction(&s, t3, GRACE).unwrap();
+        assert_eq!((c.generation, c.inputs.clone()), (3, vec!["a.csv".into(), "b.csv".into(), "c.csv".into()]));
+        let m = c.merged_name(0).file_name();
+        s.sales_lines.insert(m.clone());
+        s.hourly_sales.insert(m.clone());
+        s.record = Some(c.record(vec![m.clone()], vec![m.clone()], t3));
+        assert_eq!(s.live(Dataset::HourlySales), std::slice::from_ref(&m));
+        assert_eq!(s.live(Dataset::SalesLines), std::slice::from_ref(&m));
+        let cleanup: BTreeSet<(Dataset, String)> = plan_cleanup(&s, t3 + GRACE, GRACE).into_iter().collect();
+        let expected: BTreeSet<(Dataset, String)> = ["a.csv", "b.csv", "c.csv"]
+            .iter()
+            .flat_map(|p| [(Dataset::SalesLines, p.to_string()), (Dataset::HourlySales, p.to_string())])
+            .chain([(Dataset::HourlySales, n1), (Dataset::HourlySales, n2)])
+            .collect();
+        assert_eq!(cleanup, expected);
     }
 
     #[test]
@@ -476,6 +622,198 @@ mod tests {
                 }
                 check(&s, &origins, &lines, true)?;
             }
+        }
+    }
+
+    /// Rollups in the model bucket: a landed object's `sales_lines` piece is written first and its
+    /// `hourly_sales` piece later (compaction may run in between), objects are redelivered, rollups run while
+    /// the hour is open and compactions once it is closed, each of them crashing at times, and time passes.
+    /// Files carry a multiset of line ids: a piece its lines once each, a rollup the sum of its inputs, a
+    /// compaction the de-duplicated union. After every step, each dataset's live files stand for each piece at
+    /// most once and miss no line; in the end, compaction gives every line exactly once.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Arrive(Vec<u8>),
+        HourlyLands,
+        Redeliver(prop::sample::Index),
+        Rollup { crash_after_merged: bool },
+        Compact { crash_after_merged: bool },
+        Cleanup,
+        Wait,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => proptest::collection::vec(0u8..30, 1..6).prop_map(Step::Arrive),
+            3 => Just(Step::HourlyLands),
+            1 => any::<prop::sample::Index>().prop_map(Step::Redeliver),
+            3 => any::<bool>().prop_map(|c| Step::Rollup { crash_after_merged: c }),
+            2 => any::<bool>().prop_map(|c| Step::Compact { crash_after_merged: c }),
+            1 => Just(Step::Cleanup),
+            1 => Just(Step::Wait),
+        ]
+    }
+
+    type Lines = BTreeMap<u8, u32>;
+
+    #[derive(Default)]
+    struct Model {
+        /// Per landed object, its lines.
+        objects: BTreeMap<String, BTreeSet<u8>>,
+        /// Objects whose `hourly_sales` piece is not written yet.
+        pending: Vec<String>,
+        /// Per file: the objects it stands for and its lines.
+        files: BTreeMap<(Dataset, String), (BTreeSet<String>, Lines)>,
+    }
+
+    impl Model {
+        fn piece(&mut self, s: &mut HourState, dataset: Dataset, name: &str) {
+            let lines = self.objects[name].iter().map(|l| (*l, 1)).collect();
+            self.files.insert((dataset, name.to_string()), (BTreeSet::from([name.to_string()]), lines));
+            s.files_mut(dataset).insert(name.to_string());
+        }
+
+        fn merged(&mut self, s: &mut HourState, dataset: Dataset, name: &str, inputs: &[String], dedup: bool) {
+            let mut origins = BTreeSet::new();
+            let mut lines = Lines::new();
+            // A compaction reads `sales_lines` (both merged files come from the lines), a rollup `hourly_sales`.
+            let source = if dedup { Dataset::SalesLines } else { Dataset::HourlySales };
+            for input in inputs {
+                assert!(s.files(source).contains(input), "{input} is an input but not listed");
+                let (o, l) = &self.files[&(source, input.clone())];
+                origins.extend(o.iter().cloned());
+                for (line, n) in l {
+                    let count = lines.entry(*line).or_default();
+                    *count = if dedup { 1 } else { *count + n };
+                }
+            }
+            self.files.insert((dataset, name.to_string()), (origins, lines));
+            s.files_mut(dataset).insert(name.to_string());
+        }
+
+        fn check(&self, s: &HourState, exact: bool) -> Result<(), TestCaseError> {
+            for dataset in Dataset::ALL {
+                let mut pieces = BTreeSet::new();
+                let mut lines = Lines::new();
+                for name in s.live(dataset) {
+                    let (origins, l) = &self.files[&(dataset, name.clone())];
+                    for piece in origins {
+                        prop_assert!(
+                            pieces.insert(piece.clone()),
+                            "{} twice in {:?} {:?}",
+                            piece,
+                            dataset,
+                            s.live(dataset)
+                        );
+                    }
+                    for (line, n) in l {
+                        *lines.entry(*line).or_default() += n;
+                    }
+                }
+                let landed: BTreeSet<String> = match dataset {
+                    Dataset::SalesLines => self.objects.keys().cloned().collect(),
+                    Dataset::HourlySales => {
+                        self.objects.keys().filter(|o| !self.pending.contains(o)).cloned().collect()
+                    }
+                };
+                prop_assert!(pieces.is_superset(&landed), "{:?} misses {:?}", dataset, landed.difference(&pieces));
+                prop_assert!(pieces.iter().all(|p| self.objects.contains_key(p)));
+                // Never a line more often than the pieces that hold it, never one missing.
+                let covered: BTreeSet<u8> = pieces.iter().flat_map(|p| self.objects[p].iter().copied()).collect();
+                prop_assert_eq!(lines.keys().copied().collect::<BTreeSet<u8>>(), covered, "{:?}", dataset);
+                for (line, n) in &lines {
+                    let holders = pieces.iter().filter(|p| self.objects[*p].contains(line)).count() as u32;
+                    prop_assert!(*n <= holders, "{:?}: line {} {} times, in {} pieces", dataset, line, n, holders);
+                    if exact {
+                        prop_assert_eq!(*n, 1, "{:?}: line {} after compaction", dataset, line);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn compact(s: &mut HourState, m: &mut Model, now: Timestamp, crash: bool) -> Result<bool, TestCaseError> {
+        let Some(plan) = plan_compaction(s, now, GRACE) else { return Ok(false) };
+        prop_assert_eq!(plan_rollup(s, now, GRACE), None, "a rollup and a compaction of the same hour");
+        let name = plan.merged_name(0).file_name();
+        m.merged(s, Dataset::SalesLines, &name, &plan.inputs, true);
+        m.check(s, false)?;
+        m.merged(s, Dataset::HourlySales, &name, &plan.inputs, true);
+        m.check(s, false)?;
+        if !crash {
+            s.record = Some(plan.record(vec![name.clone()], vec![name], now));
+        }
+        Ok(true)
+    }
+
+    proptest! {
+        #[test]
+        fn rollups_then_compaction_count_every_piece_once_and_end_exact(steps in proptest::collection::vec(step(), 1..40)) {
+            let mut s = HourState::new(hour());
+            let mut m = Model::default();
+            let mut now = at("2026-11-23T09:00:00Z");
+            for (i, step) in steps.into_iter().enumerate() {
+                now += SignedDuration::from_mins(3);
+                match step {
+                    Step::Arrive(lines) => {
+                        let name = format!("object{i:03}.csv");
+                        m.objects.insert(name.clone(), lines.into_iter().collect());
+                        m.piece(&mut s, Dataset::SalesLines, &name);
+                        m.pending.push(name);
+                    }
+                    Step::HourlyLands => {
+                        if m.pending.is_empty() { continue }
+                        let name = m.pending.remove(0);
+                        m.piece(&mut s, Dataset::HourlySales, &name);
+                    }
+                    Step::Redeliver(which) => {
+                        let names: Vec<String> = m.objects.keys().cloned().collect();
+                        if names.is_empty() { continue }
+                        let name = which.get(&names).clone();
+                        m.piece(&mut s, Dataset::SalesLines, &name);
+                        m.check(&s, false)?;
+                        m.piece(&mut s, Dataset::HourlySales, &name);
+                        m.pending.retain(|p| *p != name);
+                    }
+                    Step::Rollup { crash_after_merged } => {
+                        let Some(plan) = plan_rollup(&s, now, GRACE) else { continue };
+                        prop_assert_eq!(plan_compaction(&s, now, GRACE), None);
+                        let name = plan.merged_name().file_name();
+                        m.merged(&mut s, Dataset::HourlySales, &name, &plan.inputs, false);
+                        m.check(&s, false)?;
+                        if !crash_after_merged {
+                            s.record = Some(plan.record(name, now));
+                        }
+                    }
+                    Step::Compact { crash_after_merged } => {
+                        compact(&mut s, &mut m, now, crash_after_merged)?;
+                    }
+                    Step::Cleanup => {
+                        for (dataset, name) in plan_cleanup(&s, now, GRACE) {
+                            s.files_mut(dataset).remove(&name);
+                            m.check(&s, false)?;
+                        }
+                    }
+                    Step::Wait => now += SignedDuration::from_mins(20),
+                }
+                m.check(&s, false)?;
+            }
+            // Every hourly piece lands, the hour closes: compaction leaves every line exactly once, and so does
+            // the cleanup after it.
+            while !m.pending.is_empty() {
+                let name = m.pending.remove(0);
+                m.piece(&mut s, Dataset::HourlySales, &name);
+                m.check(&s, false)?;
+            }
+            now = now.max(s.end() + GRACE) + SignedDuration::from_mins(1);
+            compact(&mut s, &mut m, now, false)?;
+            m.check(&s, true)?;
+            for (dataset, name) in plan_cleanup(&s, now + GRACE, GRACE) {
+                s.files_mut(dataset).remove(&name);
+                m.check(&s, true)?;
+            }
+            prop_assert_eq!(plan_compaction(&s, now + GRACE, GRACE), None);
         }
     }
 }

@@ -10,7 +10,10 @@
 //! and its pieces at the same time while compaction runs, and explicit URIs count exactly. Rewriting a manifest
 //! (one S3 PUT, atomic) is the moment readers switch from pieces to merged files. When a manifest would list
 //! more than [`MAX_FILES`] files it is split into parts (`<name>.json`, `<name>.part-2.json`, ...), each a valid
-//! manifest, in time order.
+//! manifest, in time order. Compaction keeps the counts small ([`crate::compaction`]): a closed hour is one
+//! `hourly_sales` file and a few `sales_lines` parts, and the open hour's `hourly_sales` is one rolled-up file
+//! rewritten on every scheduled run; only `sales_lines` lists the open hour's pieces (one per landed object),
+//! which is why its manifests cover short windows.
 
 use serde::{Deserialize, Serialize};
 

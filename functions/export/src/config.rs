@@ -19,6 +19,12 @@ pub struct ExportConfig {
     /// `SALESFLOW_COMPACTION_GRACE_MINUTES` (default 15): an hour is compacted once its end plus this has passed;
     /// replaced files are deleted once a compaction is this old.
     pub grace: SignedDuration,
+    /// `SALESFLOW_ROLLUP_OPEN_HOURS` (default `true`; `true` or `false`): each scheduled run rolls the
+    /// `hourly_sales` pieces of the open hour (and of a closed hour inside its grace period) up into one merged
+    /// file, so manifests list one file per hour instead of one per landed object. Until the hour is compacted
+    /// its numbers are sums of the pieces: `receipts` over-counts receipts split across landed objects, and a
+    /// line redelivered in two objects counts twice. `false`: open hours list their pieces.
+    pub rollup_open_hours: bool,
     /// Size at which a merged `sales_lines` file is cut into a new part (default 256 MiB; QuickSight's limit is
     /// 1 GB per file). Not an environment variable: the whole part is buffered before its upload.
     pub merged_part_bytes: u64,
@@ -27,6 +33,7 @@ pub struct ExportConfig {
 pub const DEFAULT_WINDOW_DAYS: u32 = 7;
 pub const DEFAULT_GRACE_MINUTES: i64 = 15;
 pub const DEFAULT_MERGED_PART_BYTES: u64 = 256 << 20;
+pub const DEFAULT_ROLLUP_OPEN_HOURS: bool = true;
 
 impl Default for ExportConfig {
     fn default() -> Self {
@@ -35,6 +42,7 @@ impl Default for ExportConfig {
             layout: Layout::default(),
             window_days: DEFAULT_WINDOW_DAYS,
             grace: SignedDuration::from_mins(DEFAULT_GRACE_MINUTES),
+            rollup_open_hours: DEFAULT_ROLLUP_OPEN_HOURS,
             merged_part_bytes: DEFAULT_MERGED_PART_BYTES,
         }
     }
@@ -68,11 +76,18 @@ impl ExportConfig {
         })?
         .parse()
         .expect("checked");
+        let rollup_open_hours =
+            read(var, "SALESFLOW_ROLLUP_OPEN_HOURS", &DEFAULT_ROLLUP_OPEN_HOURS.to_string(), |v| {
+                v.parse::<bool>().map(|_| ()).map_err(|_| "expected `true` or `false`".into())
+            })?
+            .parse()
+            .expect("checked");
         Ok(ExportConfig {
             bucket: settings.bucket,
             layout,
             window_days,
             grace: SignedDuration::from_mins(grace),
+            rollup_open_hours,
             merged_part_bytes: DEFAULT_MERGED_PART_BYTES,
         })
     }
@@ -110,19 +125,21 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!((c.bucket.as_str(), c.window_days, c.grace), ("salesflow-data", 7, SignedDuration::from_mins(15)));
         assert_eq!(c.layout, Layout::default());
+        assert!(c.rollup_open_hours);
         let c = config(&[
             ("SALESFLOW_DATASETS_PREFIX", "prod/datasets/"),
             ("SALESFLOW_MANIFESTS_PREFIX", "prod/manifests/"),
             ("SALESFLOW_LANDED_PREFIX", "prod/landed/"),
             ("SALESFLOW_WINDOW_DAYS", "3"),
             ("SALESFLOW_COMPACTION_GRACE_MINUTES", "0"),
+            ("SALESFLOW_ROLLUP_OPEN_HOURS", "false"),
         ])
         .unwrap();
         assert_eq!(
             (c.layout.datasets.as_str(), c.layout.manifests.as_str(), c.layout.landed.as_str()),
             ("prod/datasets/", "prod/manifests/", "prod/landed/")
         );
-        assert_eq!((c.window_days, c.grace), (3, SignedDuration::ZERO));
+        assert_eq!((c.window_days, c.grace, c.rollup_open_hours), (3, SignedDuration::ZERO, false));
     }
 
     #[test]
@@ -131,6 +148,8 @@ mod tests {
             ("SALESFLOW_WINDOW_DAYS", "0"),
             ("SALESFLOW_WINDOW_DAYS", "seven"),
             ("SALESFLOW_COMPACTION_GRACE_MINUTES", "-1"),
+            ("SALESFLOW_ROLLUP_OPEN_HOURS", "yes"),
+            ("SALESFLOW_ROLLUP_OPEN_HOURS", "TRUE"),
             ("SALESFLOW_DATASETS_PREFIX", "datasets"),
             ("SALESFLOW_MANIFESTS_PREFIX", "/manifests/"),
             ("SALESFLOW_BUCKET", "Not_A_Bucket"),

@@ -3,7 +3,8 @@
 //!
 //! - S3 `ObjectCreated` notifications for `landed/` objects: each object becomes one `sales_lines` CSV and one
 //!   `hourly_sales` CSV in the same hour partition, named after it ([`Exporter::export_object`]);
-//! - an EventBridge schedule: closed hours are compacted and the manifests rewritten
+//! - an EventBridge schedule: closed hours are compacted, the open hour's `hourly_sales` pieces rolled up into
+//!   one file (unless `SALESFLOW_ROLLUP_OPEN_HOURS=false`), and the manifests rewritten
 //!   ([`Exporter::run_scheduled`]).
 //!
 //! The CSV rows, manifests and compaction plans are pure functions of `salesflow-core`; this crate reads and
@@ -24,7 +25,7 @@ pub use config::ExportConfig;
 pub use event::{Incoming, ObjectCreated, classify, decode_key};
 pub use export::ObjectSummary;
 pub use metrics::MetricSet;
-pub use scheduled::ScheduledSummary;
+pub use scheduled::{CompactedHour, RolledUpHour, ScheduledSummary};
 
 /// Why an invocation fails. Every variant is returned as `Err` so Lambda retries the event (S3 notifications
 /// and schedules are asynchronous invocations: two retries, then the failure destination).

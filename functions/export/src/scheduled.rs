@@ -1,7 +1,14 @@
-//! The scheduled run, for the hours of the window: (1) compact the closed hours that have new pieces, (2) rewrite
-//! each dataset's manifests (daily and rolling, split at QuickSight's 1,000 files), (3) delete what a compaction
-//! at least a grace period old replaced. See `salesflow_core::compaction` for the order of the steps and why no manifest
-//! ever lists a merged file together with a piece it replaced.
+//! The scheduled run, for the hours of the window: (1) compact the closed hours that have new pieces, and roll up
+//! the `hourly_sales` pieces of the open hour (and of closed hours still inside their grace period) when
+//! [`ExportConfig::rollup_open_hours`](crate::ExportConfig) is on, (2) rewrite each dataset's manifests (daily
+//! and rolling, split at QuickSight's 1,000 files), (3) delete what a merge at least a grace period old
+//! replaced. See `salesflow_core::compaction` for the order of the steps and why no manifest ever lists a merged
+//! file together with a piece it replaced.
+//!
+//! With rollups, a manifest lists one `hourly_sales` file per hour: the open hour's rollup is rewritten on
+//! every run (a new generation summing the previous one and the pieces landed since), so the open hour is as
+//! fresh as the schedule, with sums that are exact except for lines redelivered across landed objects and
+//! `receipts` split across objects (both corrected when the closed hour is compacted from `sales_lines`).
 
 use std::collections::BTreeMap;
 use std::io::BufReader;
@@ -10,9 +17,10 @@ use bytes::Bytes;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use salesflow_core::compaction::{
-    CompactionPlan, CompactionRecord, HourState, plan_cleanup, plan_compaction, plan_manifests, window_dates,
+    CompactionPlan, CompactionRecord, HourState, RollupPlan, plan_cleanup, plan_compaction, plan_manifests,
+    plan_rollup, window_dates,
 };
-use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator};
+use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator, HourlyRollup, HourlyRow};
 use salesflow_core::datasets::sales_lines::{self, Deduper, SalesLine};
 use salesflow_core::datasets::{CsvWriter, Dataset, read_rows};
 use salesflow_core::transforms::combiner::EventHour;
@@ -25,7 +33,10 @@ use crate::{Exporter, HandlerError, MetricSet};
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ScheduledSummary {
     pub hours_compacted: Vec<CompactedHour>,
-    /// Hours that could not be compacted this time (an input vanished, a file did not read back), with why.
+    /// Open hours (or closed ones inside their grace period) whose `hourly_sales` pieces were rolled up.
+    pub hours_rolled_up: Vec<RolledUpHour>,
+    /// Hours that could not be compacted or rolled up this time (an input vanished, a file did not read back),
+    /// with why.
     pub hours_skipped: Vec<String>,
     pub files_deleted: Vec<String>,
     pub manifests_written: Vec<String>,
@@ -44,6 +55,17 @@ pub struct CompactedHour {
     pub hourly_sales_rows: u64,
     pub duplicates_dropped: u64,
     pub merged: Vec<String>,
+}
+
+/// One open hour's `hourly_sales` rollup.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RolledUpHour {
+    pub hour: String,
+    pub generation: u32,
+    /// Files summed: the previous rollup (if any) and the pieces landed since.
+    pub inputs: usize,
+    pub hourly_sales_rows: u64,
+    pub merged: String,
 }
 
 /// Why an hour's compaction stopped (nothing was committed; the next run tries again).
@@ -70,6 +92,16 @@ impl<S: ObjectStore> Exporter<S> {
                     Err(Skip(why)) => {
                         tracing::warn!(hour = %hour_label(plan.partition), %why, "compaction skipped");
                         summary.hours_skipped.push(format!("{}: {why}", hour_label(plan.partition)));
+                    }
+                }
+            } else if self.config.rollup_open_hours
+                && let Some(plan) = plan_rollup(state, now, self.config.grace)
+            {
+                match self.roll_up(state, &plan, now).await? {
+                    Ok(done) => summary.hours_rolled_up.push(done),
+                    Err(Skip(why)) => {
+                        tracing::warn!(hour = %hour_label(plan.partition), %why, "rollup skipped");
+                        summary.hours_skipped.push(format!("{} (rollup): {why}", hour_label(plan.partition)));
                     }
                 }
             }
@@ -121,6 +153,7 @@ impl<S: ObjectStore> Exporter<S> {
         }
         tracing::info!(
             compacted = summary.hours_compacted.len(),
+            rolled_up = summary.hours_rolled_up.len(),
             deleted = summary.files_deleted.len(),
             manifests = summary.manifests_written.len(),
             "scheduled run done"
@@ -128,6 +161,7 @@ impl<S: ObjectStore> Exporter<S> {
         self.emit(
             &[MetricSet::new()
                 .count("HoursCompacted", summary.hours_compacted.len() as u64)
+                .count("HoursRolledUp", summary.hours_rolled_up.len() as u64)
                 .count("DuplicatesDropped", summary.hours_compacted.iter().map(|h| h.duplicates_dropped).sum())
                 .count("FilesDeleted", summary.files_deleted.len() as u64)
                 .count("ManifestsWritten", summary.manifests_written.len() as u64)
@@ -273,6 +307,80 @@ impl<S: ObjectStore> Exporter<S> {
             hourly_sales_rows: hourly_rows,
             duplicates_dropped: dedup.dropped(),
             merged: merged_lines,
+        }))
+    }
+
+    /// Rolls an open hour's `hourly_sales` up: the inputs' rows summed per key into one merged file, then the
+    /// record (the commit point). Inputs are small (one hour of the small dataset), so they are read whole.
+    async fn roll_up(
+        &self,
+        state: &mut HourState,
+        plan: &RollupPlan,
+        now: Timestamp,
+    ) -> Result<Result<RolledUpHour, Skip>, HandlerError> {
+        let (bucket, layout) = (&self.config.bucket, &self.config.layout);
+        let prefix = layout.dataset_hour_prefix(Dataset::HourlySales.name(), plan.partition);
+        let mut rollup = HourlyRollup::new();
+        for name in &plan.inputs {
+            let key = format!("{prefix}{name}");
+            let body = match self.store.get(bucket, &key).await {
+                Err(e) if e.is_not_found() => return Ok(Err(Skip(format!("{key} vanished")))),
+                other => other?,
+            };
+            let records = match read_rows(&body[..], &hourly_sales::COLUMNS) {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(Skip(format!("{key}: {e}")))),
+            };
+            for record in records {
+                match record.map_err(|e| e.to_string()).and_then(|r| HourlyRow::from_row(&r).map_err(|e| e.to_string()))
+                {
+                    Ok(row) => rollup.add(row),
+                    Err(e) => return Ok(Err(Skip(format!("{key}: {e}")))),
+                }
+            }
+        }
+        let csv_err = |e: csv::Error| Skip(format!("CSV: {e}"));
+        let mut out = match CsvWriter::new(Vec::new(), &hourly_sales::COLUMNS) {
+            Ok(w) => w,
+            Err(e) => return Ok(Err(csv_err(e))),
+        };
+        for row in rollup.into_rows() {
+            if let Err(e) = out.write_row(row.cells().iter().map(|c| c.as_bytes())) {
+                return Ok(Err(csv_err(e)));
+            }
+        }
+        let rows = out.rows();
+        let body = match out.finish() {
+            Ok(b) => b,
+            Err(e) => return Ok(Err(Skip(format!("CSV: {e}")))),
+        };
+        let name = plan.merged_name().file_name();
+        self.store.put(bucket, &format!("{prefix}{name}"), Bytes::from(body), content_type::CSV).await?;
+        state.hourly_sales.insert(name.clone());
+        // The commit point: from here on manifests list the rollup instead of the pieces (and earlier rollup).
+        let record = plan.record(name.clone(), now);
+        self.store
+            .put(
+                bucket,
+                &layout.compaction_record_key(plan.partition),
+                Bytes::from(record.to_bytes()),
+                content_type::JSON,
+            )
+            .await?;
+        state.record = Some(record);
+        tracing::info!(
+            hour = %hour_label(plan.partition),
+            generation = plan.generation,
+            inputs = plan.inputs.len(),
+            rows,
+            "rolled up an open hour's hourly_sales"
+        );
+        Ok(Ok(RolledUpHour {
+            hour: hour_label(plan.partition),
+            generation: plan.generation,
+            inputs: plan.inputs.len(),
+            hourly_sales_rows: rows,
+            merged: name,
         }))
     }
 

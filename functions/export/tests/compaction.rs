@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use common::*;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
-use salesflow_core::datasets::hourly_sales::{self, HourlyRow};
+use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator, HourlyRow};
 use salesflow_core::datasets::sales_lines::{self, SalesLine};
 use salesflow_core::datasets::{CsvWriter, read_rows};
 use salesflow_core::decimal::decimal_from_value;
@@ -73,7 +73,8 @@ async fn export(ex: &Exporter<CheckingStore>, name: &str, records: &[Value], now
 
 #[tokio::test]
 async fn closed_hours_are_compacted_without_ever_listing_a_file_twice() {
-    let config = ExportConfig { merged_part_bytes: 40_000, ..ExportConfig::default() };
+    // Without rollups, so the open hour lists its pieces in both datasets (rollups: the tests further down).
+    let config = ExportConfig { merged_part_bytes: 40_000, rollup_open_hours: false, ..ExportConfig::default() };
     let ex = Exporter::new(CheckingStore::default(), config).with_metrics_output(MetricsOutput::Off);
     let a = records(1, 30, "2026-11-23T08:00:00Z");
     let b = records(2, 30, "2026-11-23T08:00:00Z");
@@ -94,8 +95,9 @@ async fn closed_hours_are_compacted_without_ever_listing_a_file_twice() {
 
     // Open hour (grace not over): no compaction, manifests list the pieces.
     let s = ex.run_scheduled(at("2026-11-23T09:14:00Z")).await.unwrap();
-    assert!(s.hours_compacted.is_empty());
+    assert!(s.hours_compacted.is_empty() && s.hours_rolled_up.is_empty());
     assert_eq!(listed(&manifest(&ex, daily)).len(), 3);
+    assert_eq!(listed(&manifest(&ex, "manifests/hourly_sales/dt=2026-11-23.json")).len(), 3);
     let before = sales_lines_of(&ex, &listed(&manifest(&ex, daily)));
     assert_eq!(before.len(), a.len() + b.len() + c.len(), "pieces still hold the cross-object repeats");
 
@@ -205,4 +207,201 @@ async fn more_than_a_thousand_files_split_the_manifests() {
     assert!(!objects(&ex).contains_key(parts[1]));
     assert_eq!(listed(&manifest(&ex, parts[0])).len(), 1);
     assert!(ex.store().violations.lock().unwrap().is_empty());
+}
+
+/// Turnover of landed records.
+fn turnover(records: &[Value]) -> Decimal {
+    records.iter().map(|r| decimal_from_value(&r["line_total"]).unwrap()).sum()
+}
+
+/// The `hourly_sales` rows recomputed from lines de-duplicated on (receipt, line), first seen kept.
+fn recomputed(lines: &[SalesLine]) -> Vec<HourlyRow> {
+    let mut seen = BTreeSet::new();
+    let mut agg = HourlyAggregator::new();
+    for l in lines.iter().filter(|l| seen.insert((l.receipt_id.clone(), l.line_no))) {
+        agg.add(l);
+    }
+    agg.into_rows()
+}
+
+fn lines_of(records: &[Value]) -> Vec<SalesLine> {
+    records.iter().map(|r| SalesLine::from_record(r).unwrap()).collect()
+}
+
+const HOURLY_DAILY: &str = "manifests/hourly_sales/dt=2026-11-23.json";
+const LINES_DAILY: &str = "manifests/sales_lines/dt=2026-11-23.json";
+
+fn no_violations(ex: &Exporter<CheckingStore>) {
+    let violations = ex.store().violations.lock().unwrap().clone();
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[tokio::test]
+async fn the_open_hour_is_rolled_up_and_compaction_recomputes_it_exactly() {
+    let ex = Exporter::new(CheckingStore::default(), ExportConfig::default()).with_metrics_output(MetricsOutput::Off);
+    let a = records(1, 30, "2026-11-23T08:00:00Z");
+    let b = records(2, 30, "2026-11-23T08:00:00Z");
+    export(&ex, "shardId-000000000000-1-9-0", &a, "2026-11-23T08:10:00Z").await;
+    export(&ex, "shardId-000000000001-1-9-0", &b, "2026-11-23T08:12:00Z").await;
+
+    // Open hour: one rollup file in the hourly_sales manifests, the pieces still in sales_lines.
+    let s = ex.run_scheduled(at("2026-11-23T08:15:00Z")).await.unwrap();
+    assert!(s.hours_compacted.is_empty());
+    let r1 = &s.hours_rolled_up[0];
+    assert_eq!((r1.hour.as_str(), r1.generation, r1.inputs), ("2026-11-23T08", 1, 2));
+    let files = listed(&manifest(&ex, HOURLY_DAILY));
+    assert_eq!(files, [format!("datasets/hourly_sales/dt=2026-11-23/hour=08/{}", r1.merged)]);
+    assert!(r1.merged.starts_with("_compacted-g0001-"), "{}", r1.merged);
+    assert_eq!(listed(&manifest(&ex, "manifests/hourly_sales/last-7-days.json")), files);
+    assert_eq!(listed(&manifest(&ex, LINES_DAILY)).len(), 2, "sales_lines keeps its pieces while the hour is open");
+    // No receipt spans the two objects: the rollup is exactly the recomputation.
+    let ab: Vec<SalesLine> = lines_of(&a).into_iter().chain(lines_of(&b)).collect();
+    assert_eq!(hourly_of(&ex, &files), recomputed(&ab));
+
+    // More objects: one repeats part of A (a redelivered, differently bisected batch), A itself is redelivered.
+    let mut c: Vec<Value> = a[5..60].to_vec();
+    c.extend(records(3, 10, "2026-11-23T08:00:00Z"));
+    let d = records(4, 5, "2026-11-23T08:00:00Z");
+    export(&ex, "shardId-000000000000-1-9-1", &c, "2026-11-23T08:20:00Z").await;
+    export(&ex, "shardId-000000000002-1-9-0", &d, "2026-11-23T08:25:00Z").await;
+    export(&ex, "shardId-000000000000-1-9-0", &a, "2026-11-23T08:26:00Z").await;
+    let s = ex.run_scheduled(at("2026-11-23T08:30:00Z")).await.unwrap();
+    let r2 = &s.hours_rolled_up[0];
+    assert_eq!((r2.generation, r2.inputs), (2, 3), "the previous rollup, C and D; A's piece is already in it");
+    let files = listed(&manifest(&ex, HOURLY_DAILY));
+    assert_eq!(files, [format!("datasets/hourly_sales/dt=2026-11-23/hour=08/{}", r2.merged)]);
+    let hourly = hourly_of(&ex, &files);
+    let pieces = turnover(&a) + turnover(&b) + turnover(&c) + turnover(&d);
+    assert_eq!(hourly.iter().map(|r| r.turnover).sum::<Decimal>(), pieces, "the sum of the pieces, exactly");
+    assert_eq!(hourly.iter().map(|r| r.lines).sum::<u64>(), (a.len() + b.len() + c.len() + d.len()) as u64);
+
+    // Closed but inside the grace period: a late object is still rolled up.
+    let e = records(5, 5, "2026-11-23T08:00:00Z");
+    export(&ex, "shardId-000000000003-1-9-0", &e, "2026-11-23T09:02:00Z").await;
+    let s = ex.run_scheduled(at("2026-11-23T09:05:00Z")).await.unwrap();
+    assert_eq!((s.hours_rolled_up[0].generation, s.hours_rolled_up[0].inputs), (3, 2));
+    assert!(s.hours_compacted.is_empty());
+    let open_hour = hourly_of(&ex, &listed(&manifest(&ex, HOURLY_DAILY)));
+    assert_eq!(open_hour.iter().map(|r| r.turnover).sum::<Decimal>(), pieces + turnover(&e));
+
+    // Compaction: every sales_lines piece read, de-duplicated; hourly_sales recomputed replaces the rollup.
+    let s = ex.run_scheduled(at("2026-11-23T09:16:00Z")).await.unwrap();
+    assert!(s.hours_rolled_up.is_empty());
+    let hour = &s.hours_compacted[0];
+    assert_eq!((hour.generation, hour.inputs, hour.duplicates_dropped), (4, 5, 55));
+    let files = listed(&manifest(&ex, HOURLY_DAILY));
+    assert_eq!(files.len(), 1);
+    assert!(files[0].contains("/_compacted-g0004-"), "{files:?}");
+    let everything: Vec<SalesLine> = [&a, &b, &c, &d, &e].into_iter().flat_map(|r| lines_of(r)).collect();
+    let exact = recomputed(&everything);
+    assert_eq!(hourly_of(&ex, &files), exact, "the final hour is the recomputation from de-duplicated lines");
+    let merged_lines = sales_lines_of(&ex, &listed(&manifest(&ex, LINES_DAILY)));
+    assert_eq!(hourly_of(&ex, &files), recomputed(&merged_lines));
+    let mut distinct = BTreeMap::new();
+    for r in [&a, &b, &c, &d, &e].into_iter().flatten() {
+        distinct.entry((r["receipt_id"].as_str().unwrap().to_string(), r["line_no"].as_u64().unwrap())).or_insert(r);
+    }
+    let distinct_total: Decimal = distinct.values().map(|r| decimal_from_value(&r["line_total"]).unwrap()).sum();
+    assert_eq!(exact.iter().map(|r| r.turnover).sum::<Decimal>(), distinct_total);
+    assert!(distinct_total < pieces + turnover(&e), "the open hour counted C's repeats of A");
+    assert!(s.files_deleted.is_empty(), "replaced files outlive the compaction by the grace period");
+
+    // After the grace period: pieces and the three rollups go; the manifests do not change.
+    let manifests_before = (manifest(&ex, LINES_DAILY), manifest(&ex, HOURLY_DAILY));
+    let s = ex.run_scheduled(at("2026-11-23T09:32:00Z")).await.unwrap();
+    assert!(s.hours_compacted.is_empty() && s.hours_rolled_up.is_empty());
+    assert_eq!(s.files_deleted.len(), 5 + 5 + 3, "{:?}", s.files_deleted);
+    assert_eq!((manifest(&ex, LINES_DAILY), manifest(&ex, HOURLY_DAILY)), manifests_before);
+    let left: Vec<String> =
+        objects(&ex).into_keys().filter(|k| k.starts_with("datasets/") && !k.contains("_compactions")).collect();
+    assert!(left.iter().all(|k| k.contains("/_compacted-g0004-")), "{left:?}");
+
+    // A redelivered object after all that: counted nowhere, and deleted again.
+    export(&ex, "shardId-000000000002-1-9-0", &d, "2026-11-23T09:40:00Z").await;
+    let s = ex.run_scheduled(at("2026-11-23T09:41:00Z")).await.unwrap();
+    assert!(s.hours_compacted.is_empty() && s.hours_rolled_up.is_empty());
+    assert_eq!((manifest(&ex, LINES_DAILY), manifest(&ex, HOURLY_DAILY)), manifests_before);
+    assert_eq!(s.files_deleted.len(), 2);
+    assert_eq!(hourly_of(&ex, &listed(&manifest(&ex, HOURLY_DAILY))), exact);
+    no_violations(&ex);
+}
+
+#[tokio::test]
+async fn a_rollup_interrupted_between_steps_is_finished_by_the_next_run() {
+    let ex = Exporter::new(CheckingStore::default(), ExportConfig::default()).with_metrics_output(MetricsOutput::Off);
+    let a = records(1, 10, "2026-11-23T08:00:00Z");
+    let b = records(2, 10, "2026-11-23T08:00:00Z");
+    let c = records(3, 10, "2026-11-23T08:00:00Z");
+    export(&ex, "shardId-000000000000-1-9-0", &a, "2026-11-23T08:10:00Z").await;
+    export(&ex, "shardId-000000000001-1-9-0", &b, "2026-11-23T08:11:00Z").await;
+    let sum = |ex: &Exporter<CheckingStore>| {
+        hourly_of(ex, &listed(&manifest(ex, HOURLY_DAILY))).iter().map(|r| r.turnover).sum::<Decimal>()
+    };
+
+    // Crash after the rollup file, before its record: the file is an orphan no manifest lists.
+    *ex.store().fail_put.lock().unwrap() = Some("_compactions/".into());
+    assert!(ex.run_scheduled(at("2026-11-23T08:15:00Z")).await.unwrap_err().is_transient());
+    let orphans: Vec<String> = objects(&ex).into_keys().filter(|k| k.contains("/_compacted-")).collect();
+    assert_eq!(orphans.len(), 1);
+    assert!(!objects(&ex).contains_key(HOURLY_DAILY));
+    // The next run rolls up again (same inputs, same name) and commits.
+    let s = ex.run_scheduled(at("2026-11-23T08:16:00Z")).await.unwrap();
+    assert_eq!(s.hours_rolled_up[0].generation, 1);
+    assert_eq!(listed(&manifest(&ex, HOURLY_DAILY)), orphans);
+    assert_eq!(sum(&ex), turnover(&a) + turnover(&b));
+
+    // Crash after the record of generation 2, before the hourly_sales manifests: they still list generation 1,
+    // which is still there, and does not hold C.
+    export(&ex, "shardId-000000000002-1-9-0", &c, "2026-11-23T08:20:00Z").await;
+    *ex.store().fail_put.lock().unwrap() = Some("manifests/hourly_sales/".into());
+    assert!(ex.run_scheduled(at("2026-11-23T08:25:00Z")).await.is_err());
+    assert_eq!(listed(&manifest(&ex, HOURLY_DAILY)), orphans);
+    assert_eq!(sum(&ex), turnover(&a) + turnover(&b));
+    let s = ex.run_scheduled(at("2026-11-23T08:26:00Z")).await.unwrap();
+    assert!(s.hours_rolled_up.is_empty(), "generation 2 is committed already");
+    let files = listed(&manifest(&ex, HOURLY_DAILY));
+    assert!(files.len() == 1 && files[0].contains("/_compacted-g0002-"), "{files:?}");
+    assert_eq!(sum(&ex), turnover(&a) + turnover(&b) + turnover(&c));
+
+    // Crash in the closed hour's compaction after the merged files: the rollup stays listed; then it finishes.
+    *ex.store().fail_put.lock().unwrap() = Some("_compactions/".into());
+    assert!(ex.run_scheduled(at("2026-11-23T09:15:00Z")).await.is_err());
+    assert_eq!(listed(&manifest(&ex, HOURLY_DAILY)), files);
+    let s = ex.run_scheduled(at("2026-11-23T09:16:00Z")).await.unwrap();
+    assert_eq!(s.hours_compacted[0].generation, 3);
+    let all: Vec<SalesLine> = [&a, &b, &c].into_iter().flat_map(|r| lines_of(r)).collect();
+    assert_eq!(hourly_of(&ex, &listed(&manifest(&ex, HOURLY_DAILY))), recomputed(&all));
+    // Everything replaced, the orphan-free rollups included, goes after the grace period.
+    let s = ex.run_scheduled(at("2026-11-23T09:32:00Z")).await.unwrap();
+    assert_eq!(s.files_deleted.len(), 3 + 3 + 2, "{:?}", s.files_deleted);
+    no_violations(&ex);
+}
+
+#[tokio::test]
+async fn thousands_of_open_hour_pieces_are_one_hourly_file() {
+    let ex = Exporter::new(CheckingStore::default(), ExportConfig::default()).with_metrics_output(MetricsOutput::Off);
+    let source = lines_of(&records(9, 20, "2026-11-23T10:00:00Z"));
+    let n = 1100;
+    let mut all = Vec::new();
+    for i in 0..n {
+        let line = source[i % source.len()].clone();
+        let mut agg = HourlyAggregator::new();
+        agg.add(&line);
+        all.push(line);
+        let mut w = CsvWriter::new(Vec::new(), &hourly_sales::COLUMNS).unwrap();
+        for row in agg.into_rows() {
+            w.write_row(row.cells().iter().map(|c| c.as_bytes())).unwrap();
+        }
+        let key = format!("datasets/hourly_sales/dt=2026-11-23/hour=10/shardId-000000000000-{i:05}-{i:05}-0.csv");
+        ex.store().inner.put(BUCKET, &key, w.finish().unwrap().into(), "text/csv").await.unwrap();
+    }
+    let s = ex.run_scheduled(at("2026-11-23T10:30:00Z")).await.unwrap();
+    assert_eq!(s.hours_rolled_up[0].inputs, n);
+    assert!(s.manifests_split.is_empty(), "{:?}", s.manifests_split);
+    let files = listed(&manifest(&ex, HOURLY_DAILY));
+    assert_eq!(files.len(), 1);
+    let hourly = hourly_of(&ex, &files);
+    assert_eq!(hourly.iter().map(|r| r.turnover).sum::<Decimal>(), all.iter().map(|l| l.line_total).sum());
+    assert_eq!(hourly.iter().map(|r| r.lines).sum::<u64>(), n as u64);
+    no_violations(&ex);
 }

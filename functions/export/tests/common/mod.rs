@@ -120,13 +120,16 @@ pub fn exporter<S: ObjectStore>(store: S) -> Exporter<S> {
 }
 
 /// A memory store that, after every put and delete, checks every manifest in the bucket: valid for QuickSight,
-/// every listed file exists, and no manifest lists a merged file together with a piece its hour's record says it
-/// replaced. `violations` collects what it found.
+/// every listed file exists, no manifest lists a merged file together with a piece its hour's record says it
+/// replaced, nor merged files of two generations of the same hour. `violations` collects what it found.
+/// `fail_put` makes the next put whose key contains the given text fail (transiently), once: a crash between
+/// two steps.
 #[derive(Debug, Default)]
 pub struct CheckingStore {
     pub inner: MemoryStore,
     pub violations: std::sync::Mutex<Vec<String>>,
     pub checks: std::sync::atomic::AtomicUsize,
+    pub fail_put: std::sync::Mutex<Option<String>>,
 }
 
 impl CheckingStore {
@@ -160,8 +163,13 @@ impl CheckingStore {
                 }
             }
             for ((dataset, hour), names) in listed {
-                if !names.iter().any(|n| MergedName::parse(n).is_some()) {
+                let generations: BTreeSet<u32> =
+                    names.iter().filter_map(|n| MergedName::parse(n)).map(|m| m.generation).collect();
+                if generations.is_empty() {
                     continue;
+                }
+                if generations.len() > 1 {
+                    problems.push(format!("{key} lists merged files of generations {generations:?} of {hour:?}"));
                 }
                 let Some(record) = objects.get(&layout.compaction_record_key(hour)) else {
                     problems.push(format!("{key} lists a merged file of {hour:?} without a record"));
@@ -181,6 +189,17 @@ impl CheckingStore {
 
 impl ObjectStore for CheckingStore {
     async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        {
+            let mut fail = self.fail_put.lock().unwrap();
+            if fail.as_deref().is_some_and(|text| key.contains(text)) {
+                *fail = None;
+                return Err(StoreError::Transient {
+                    op: "put",
+                    location: format!("s3://{bucket}/{key}"),
+                    message: "injected failure".into(),
+                });
+            }
+        }
         self.inner.put(bucket, key, body, content_type).await?;
         self.check();
         Ok(())
