@@ -2,6 +2,7 @@
 //! function crates.
 
 mod aws;
+mod demo;
 mod dev;
 mod generate;
 mod input;
@@ -41,6 +42,9 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Run a function's handler in-process on a Lambda event file, against S3 or a local directory.
     Invoke(invoke::InvokeArgs),
+    /// The whole flow on this machine, no AWS: a simulated trading day through the ingest and export handlers
+    /// into a local bucket directory, a summary, and a self-contained dashboard.html.
+    Demo(demo::DemoArgs),
     /// Run both handlers against Kinesis, S3 and SQS (LocalStack or AWS) like Lambda's event sources would.
     Dev(dev::DevArgs),
     /// Send generated receipts to a Kinesis stream at a steady rate (optionally KPL-aggregated).
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Pipeline { command: PipelineCommand::Check { file } } => pipeline::check(&file),
         Command::Generate(args) => generate::run(args),
         Command::Invoke(args) => invoke::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Produce(args) => produce::run(args),
     };
