@@ -70,6 +70,11 @@ const MANAGERS: &[(&str, &str)] = &[
 
 /// (category, price range in cents, sold by weight, products)
 type CategorySpec = (&'static str, (i64, i64), bool, &'static [&'static str]);
+
+/// How often each category of [`CATEGORIES`] (same order) is on a receipt line, in parts per thousand: a
+/// grocery chain sells bread and milk all day, a pair of headphones now and then.
+const CATEGORY_SHARE: [u32; 17] = [170, 150, 130, 80, 40, 110, 40, 130, 50, 40, 30, 10, 10, 4, 10, 3, 3];
+const _: () = assert!(CATEGORY_SHARE.len() == CATEGORIES.len(), "one share per category");
 const CATEGORIES: &[CategorySpec] = &[
     (
         "Fruits & Vegetables",
@@ -295,15 +300,30 @@ pub struct Generator {
     rng: ChaCha8Rng,
     stores: u32,
     products: Vec<Product>,
+    /// Cumulative pick weights of `products`, so categories appear in their [`CATEGORY_SHARE`].
+    cumulative_weight: Vec<u32>,
     zone: TimeZone,
 }
 
 impl Generator {
     pub fn new(seed: u64, stores: u32) -> Generator {
+        let products = catalogue();
+        let per_category = |category: &str| products.iter().filter(|p| p.category == category).count() as u32;
+        let mut total = 0;
+        let cumulative_weight = products
+            .iter()
+            .map(|p| {
+                let c = CATEGORIES.iter().position(|spec| spec.0 == p.category).expect("a catalogue category");
+                // Each product gets its category's share, split evenly (scaled to keep integer precision).
+                total += CATEGORY_SHARE[c] * 1000 / per_category(p.category);
+                total
+            })
+            .collect();
         Generator {
             rng: ChaCha8Rng::seed_from_u64(seed),
             stores: stores.max(1),
-            products: catalogue(),
+            products,
+            cumulative_weight,
             zone: TimeZone::get(CHAIN_TIME_ZONE).expect("bundled time zone"),
         }
     }
@@ -318,11 +338,12 @@ impl Generator {
     pub fn receipt_for(&mut self, store: u32, at: Timestamp) -> Value {
         let rng = &mut self.rng;
         let emitted_at = at.to_zoned_datetime(self.zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string();
-        let n_lines = rng.random_range(8..=28);
+        let n_lines = rng.random_range(6..=26);
         let mut lines = Vec::with_capacity(n_lines);
         let mut total = Decimal::ZERO;
         for _ in 0..n_lines {
-            let p = &self.products[rng.random_range(0..self.products.len())];
+            let pick = rng.random_range(0..*self.cumulative_weight.last().expect("a catalogue"));
+            let p = &self.products[self.cumulative_weight.partition_point(|&w| w <= pick)];
             let is_return = rng.random_bool(0.02);
             let quantity = if p.by_weight {
                 Decimal::new(rng.random_range(150..=2500), 3)
@@ -416,6 +437,25 @@ mod tests {
         let return_share = returns as f64 / lines as f64;
         assert!((0.01..0.03).contains(&return_share), "returns {return_share}");
         assert!((150..300).contains(&cards), "loyalty cards on {cards} of 500");
+    }
+
+    #[test]
+    fn everyday_categories_dominate_the_lines() {
+        let at: Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
+        let mut g = Generator::new(3, 100);
+        let mut lines = 0;
+        let mut electronics = 0;
+        let mut dairy = 0;
+        for _ in 0..2000 {
+            for line in g.receipt_at(at)["lines"].as_array().unwrap() {
+                lines += 1;
+                electronics += usize::from(line["category"] == "Electronics");
+                dairy += usize::from(line["category"] == "Dairy");
+            }
+        }
+        let share = |n: usize| n as f64 / lines as f64;
+        assert!((0.12..0.18).contains(&share(dairy)), "dairy {}", share(dairy));
+        assert!(share(electronics) < 0.01, "electronics {}", share(electronics));
     }
 
     #[test]
