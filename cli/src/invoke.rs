@@ -66,8 +66,8 @@ async fn export(event_file: &Path, store_dir: Option<&Path>) -> anyhow::Result<E
         serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", event_file.display()))?;
     let store = AnyStore::from_env(store_dir).await;
     eprintln!("export: bucket {} ({})", config.bucket, store.describe());
-    let exporter = salesflow_export::Exporter::new(store, config)
-        .with_metrics_output(salesflow_export::MetricsOutput::Stderr);
+    let exporter =
+        salesflow_export::Exporter::new(store, config).with_metrics_output(salesflow_export::MetricsOutput::Stderr);
     let summary = exporter.handle(&payload, jiff::Timestamp::now()).await?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(ExitCode::SUCCESS)

@@ -20,24 +20,13 @@ impl StoreChoice {
     /// In order: an explicit directory (`--store DIR`), then `SALESFLOW_STORE_DIR`, then S3 when the usual AWS
     /// environment points somewhere (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, `AWS_ACCESS_KEY_ID` or
     /// `AWS_PROFILE` set), else the local directory `./salesflow-data`. `var` reads a variable (`std::env::var`).
-    pub fn decide(
-        explicit_dir: Option<&Path>,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> StoreChoice {
+    pub fn decide(explicit_dir: Option<&Path>, var: impl Fn(&str) -> Option<String>) -> StoreChoice {
         let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
         if let Some(dir) = explicit_dir {
             StoreChoice::Local(dir.to_path_buf())
         } else if let Some(dir) = var("SALESFLOW_STORE_DIR").filter(|v| !v.is_empty()) {
             StoreChoice::Local(dir.into())
-        } else if [
-            "AWS_ENDPOINT_URL",
-            "AWS_ENDPOINT_URL_S3",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_PROFILE",
-        ]
-        .into_iter()
-        .any(set)
-        {
+        } else if ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_PROFILE"].into_iter().any(set) {
             StoreChoice::S3
         } else {
             StoreChoice::Local(DEFAULT_STORE_DIR.into())
@@ -71,13 +60,7 @@ impl AnyStore {
 }
 
 impl ObjectStore for AnyStore {
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> Result<(), StoreError> {
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
         match self {
             AnyStore::S3(s) => s.put(bucket, key, body, content_type).await,
             AnyStore::Local(s) => s.put(bucket, key, body, content_type).await,
@@ -131,39 +114,23 @@ mod tests {
     use super::*;
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
+        move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
     }
 
     #[test]
     fn the_store_is_chosen_in_documented_order() {
         let endpoint = [("AWS_ENDPOINT_URL", "http://localhost:4566")];
+        assert_eq!(StoreChoice::decide(Some(Path::new("/d")), env(&endpoint)), StoreChoice::Local("/d".into()));
         assert_eq!(
-            StoreChoice::decide(Some(Path::new("/d")), env(&endpoint)),
-            StoreChoice::Local("/d".into())
-        );
-        assert_eq!(
-            StoreChoice::decide(
-                None,
-                env(&[("SALESFLOW_STORE_DIR", "/s"), ("AWS_PROFILE", "p")])
-            ),
+            StoreChoice::decide(None, env(&[("SALESFLOW_STORE_DIR", "/s"), ("AWS_PROFILE", "p")])),
             StoreChoice::Local("/s".into())
         );
         assert_eq!(StoreChoice::decide(None, env(&endpoint)), StoreChoice::S3);
-        assert_eq!(
-            StoreChoice::decide(None, env(&[("AWS_PROFILE", "dev")])),
-            StoreChoice::S3
-        );
+        assert_eq!(StoreChoice::decide(None, env(&[("AWS_PROFILE", "dev")])), StoreChoice::S3);
         assert_eq!(
             StoreChoice::decide(None, env(&[("AWS_PROFILE", "")])),
             StoreChoice::Local(DEFAULT_STORE_DIR.into())
         );
-        assert_eq!(
-            StoreChoice::decide(None, env(&[])),
-            StoreChoice::Local(DEFAULT_STORE_DIR.into())
-        );
+        assert_eq!(StoreChoice::decide(None, env(&[])), StoreChoice::Local(DEFAULT_STORE_DIR.into()));
     }
 }

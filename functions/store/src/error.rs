@@ -8,18 +8,10 @@ pub enum StoreError {
     NotFound { op: &'static str, location: String },
     /// Throttling, a 5xx, a timeout, a dropped connection: the same call may succeed later.
     #[error("{op} {location}: {message} (transient)")]
-    Transient {
-        op: &'static str,
-        location: String,
-        message: String,
-    },
+    Transient { op: &'static str, location: String, message: String },
     /// Access denied, a missing bucket, an invalid key: retrying the same call fails the same way.
     #[error("{op} {location}: {message}")]
-    Permanent {
-        op: &'static str,
-        location: String,
-        message: String,
-    },
+    Permanent { op: &'static str, location: String, message: String },
 }
 
 impl StoreError {

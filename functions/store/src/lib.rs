@@ -58,31 +58,15 @@ pub trait ObjectStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Reads a whole object into memory. For small objects; see [`ObjectStore::get_file`] for big ones.
-    fn get(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
+    fn get(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Bytes, StoreError>> + Send;
 
     /// Reads an object as a file positioned at its start, spooled to a temporary file (deleted when dropped) when
     /// the store is remote, so a big object never sits in memory. Read it with `std::io::Read`.
-    fn get_file(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<std::fs::File, StoreError>> + Send;
+    fn get_file(&self, bucket: &str, key: &str) -> impl Future<Output = Result<std::fs::File, StoreError>> + Send;
 
     /// Every object whose key starts with `prefix`, in key order.
-    fn list(
-        &self,
-        bucket: &str,
-        prefix: &str,
-    ) -> impl Future<Output = Result<Vec<ObjectInfo>, StoreError>> + Send;
+    fn list(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<ObjectInfo>, StoreError>> + Send;
 
     /// Deletes an object; deleting a missing object succeeds.
-    fn delete(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

@@ -23,10 +23,7 @@ pub struct LocalStore {
 impl LocalStore {
     /// A store rooted at `root` (created on the first write).
     pub fn new(root: impl Into<PathBuf>) -> LocalStore {
-        LocalStore {
-            root: root.into(),
-            temp_counter: AtomicU64::new(0),
-        }
+        LocalStore { root: root.into(), temp_counter: AtomicU64::new(0) }
     }
 
     pub fn root(&self) -> &Path {
@@ -43,9 +40,7 @@ impl LocalStore {
         if bucket.is_empty() || bucket.contains(['/', '\\']) || bucket.starts_with('.') {
             return Err(bad("bucket name"));
         }
-        if key.split('/').any(|part| {
-            part.is_empty() || part == "." || part == ".." || part.starts_with(TEMP_PREFIX)
-        }) {
+        if key.split('/').any(|part| part.is_empty() || part == "." || part == ".." || part.starts_with(TEMP_PREFIX)) {
             return Err(bad("key (empty, `.` or `..` segment)"));
         }
         Ok(self.root.join(bucket).join(key))
@@ -56,17 +51,9 @@ impl LocalStore {
         match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotFound { op, location },
             io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                StoreError::Transient {
-                    op,
-                    location,
-                    message: e.to_string(),
-                }
+                StoreError::Transient { op, location, message: e.to_string() }
             }
-            _ => StoreError::Permanent {
-                op,
-                location,
-                message: e.to_string(),
-            },
+            _ => StoreError::Permanent { op, location, message: e.to_string() },
         }
     }
 
@@ -82,18 +69,9 @@ impl LocalStore {
 }
 
 impl ObjectStore for LocalStore {
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        _content_type: &str,
-    ) -> Result<(), StoreError> {
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
         let path = self.path("put", bucket, key)?;
-        let temp = self
-            .write_temp(&path, &body)
-            .await
-            .map_err(|e| Self::io_error("put", bucket, key, e))?;
+        let temp = self.write_temp(&path, &body).await.map_err(|e| Self::io_error("put", bucket, key, e))?;
         if let Err(e) = tokio::fs::rename(&temp, &path).await {
             let _ = tokio::fs::remove_file(&temp).await;
             return Err(Self::io_error("put", bucket, key, e));
@@ -109,10 +87,7 @@ impl ObjectStore for LocalStore {
         _content_type: &str,
     ) -> Result<bool, StoreError> {
         let path = self.path("put_if_absent", bucket, key)?;
-        let temp = self
-            .write_temp(&path, &body)
-            .await
-            .map_err(|e| Self::io_error("put_if_absent", bucket, key, e))?;
+        let temp = self.write_temp(&path, &body).await.map_err(|e| Self::io_error("put_if_absent", bucket, key, e))?;
         // A hard link fails when the target exists: an atomic create-if-absent with the full contents.
         let linked = tokio::fs::hard_link(&temp, &path).await;
         let _ = tokio::fs::remove_file(&temp).await;
@@ -125,17 +100,12 @@ impl ObjectStore for LocalStore {
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, StoreError> {
         let path = self.path("get", bucket, key)?;
-        tokio::fs::read(&path)
-            .await
-            .map(Bytes::from)
-            .map_err(|e| Self::io_error("get", bucket, key, e))
+        tokio::fs::read(&path).await.map(Bytes::from).map_err(|e| Self::io_error("get", bucket, key, e))
     }
 
     async fn get_file(&self, bucket: &str, key: &str) -> Result<std::fs::File, StoreError> {
         let path = self.path("get", bucket, key)?;
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| Self::io_error("get", bucket, key, e))?;
+        let file = tokio::fs::File::open(&path).await.map_err(|e| Self::io_error("get", bucket, key, e))?;
         Ok(file.into_std().await)
     }
 
@@ -174,12 +144,7 @@ impl ObjectStore for LocalStore {
 }
 
 /// Collects the files under `dir` whose key (path relative to `bucket_dir`, `/`-separated) starts with `prefix`.
-fn walk(
-    bucket_dir: &Path,
-    dir: &Path,
-    prefix: &str,
-    found: &mut Vec<ObjectInfo>,
-) -> io::Result<()> {
+fn walk(bucket_dir: &Path, dir: &Path, prefix: &str, found: &mut Vec<ObjectInfo>) -> io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -195,16 +160,9 @@ fn walk(
         if meta.is_dir() {
             walk(bucket_dir, &path, prefix, found)?;
         } else if let Ok(relative) = path.strip_prefix(bucket_dir) {
-            let key = relative
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
+            let key = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
             if key.starts_with(prefix) {
-                found.push(ObjectInfo {
-                    key,
-                    size: meta.len(),
-                });
+                found.push(ObjectInfo { key, size: meta.len() });
             }
         }
     }
@@ -219,67 +177,24 @@ mod tests {
     async fn round_trips_lists_and_deletes() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path());
-        store
-            .put(
-                "b",
-                "landed/dt=2026-11-23/hour=09/a.ndjson.gz",
-                Bytes::from_static(b"one"),
-                "x",
-            )
-            .await
-            .unwrap();
-        store
-            .put(
-                "b",
-                "landed/dt=2026-11-23/hour=10/b.ndjson.gz",
-                Bytes::from_static(b"two!"),
-                "x",
-            )
-            .await
-            .unwrap();
-        store
-            .put("b", "rejects/c.ndjson", Bytes::from_static(b"3"), "x")
-            .await
-            .unwrap();
-        store
-            .put(
-                "b",
-                "landed/dt=2026-11-23/hour=09/a.ndjson.gz",
-                Bytes::from_static(b"ONE"),
-                "x",
-            )
-            .await
-            .unwrap();
+        store.put("b", "landed/dt=2026-11-23/hour=09/a.ndjson.gz", Bytes::from_static(b"one"), "x").await.unwrap();
+        store.put("b", "landed/dt=2026-11-23/hour=10/b.ndjson.gz", Bytes::from_static(b"two!"), "x").await.unwrap();
+        store.put("b", "rejects/c.ndjson", Bytes::from_static(b"3"), "x").await.unwrap();
+        store.put("b", "landed/dt=2026-11-23/hour=09/a.ndjson.gz", Bytes::from_static(b"ONE"), "x").await.unwrap();
 
         assert_eq!(
-            store
-                .get("b", "landed/dt=2026-11-23/hour=09/a.ndjson.gz")
-                .await
-                .unwrap(),
+            store.get("b", "landed/dt=2026-11-23/hour=09/a.ndjson.gz").await.unwrap(),
             Bytes::from_static(b"ONE")
         );
         let listed = store.list("b", "landed/dt=2026-11-23/").await.unwrap();
         assert_eq!(
             listed,
             vec![
-                ObjectInfo {
-                    key: "landed/dt=2026-11-23/hour=09/a.ndjson.gz".into(),
-                    size: 3
-                },
-                ObjectInfo {
-                    key: "landed/dt=2026-11-23/hour=10/b.ndjson.gz".into(),
-                    size: 4
-                },
+                ObjectInfo { key: "landed/dt=2026-11-23/hour=09/a.ndjson.gz".into(), size: 3 },
+                ObjectInfo { key: "landed/dt=2026-11-23/hour=10/b.ndjson.gz".into(), size: 4 },
             ]
         );
-        assert_eq!(
-            store
-                .list("b", "landed/dt=2026-11-23/hour=1")
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(store.list("b", "landed/dt=2026-11-23/hour=1").await.unwrap().len(), 1);
         assert_eq!(store.list("b", "").await.unwrap().len(), 3);
         assert!(store.list("other", "").await.unwrap().is_empty());
 
@@ -290,47 +205,19 @@ mod tests {
 
         store.delete("b", "rejects/c.ndjson").await.unwrap();
         store.delete("b", "rejects/c.ndjson").await.unwrap();
-        assert!(
-            store
-                .get("b", "rejects/c.ndjson")
-                .await
-                .unwrap_err()
-                .is_not_found()
-        );
-        assert!(
-            store
-                .get_file("b", "nope")
-                .await
-                .unwrap_err()
-                .is_not_found()
-        );
+        assert!(store.get("b", "rejects/c.ndjson").await.unwrap_err().is_not_found());
+        assert!(store.get_file("b", "nope").await.unwrap_err().is_not_found());
     }
 
     #[tokio::test]
     async fn put_if_absent_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::new(dir.path());
-        assert!(
-            store
-                .put_if_absent("b", "k/1", Bytes::from_static(b"first"), "x")
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .put_if_absent("b", "k/1", Bytes::from_static(b"second"), "x")
-                .await
-                .unwrap()
-        );
-        assert_eq!(
-            store.get("b", "k/1").await.unwrap(),
-            Bytes::from_static(b"first")
-        );
+        assert!(store.put_if_absent("b", "k/1", Bytes::from_static(b"first"), "x").await.unwrap());
+        assert!(!store.put_if_absent("b", "k/1", Bytes::from_static(b"second"), "x").await.unwrap());
+        assert_eq!(store.get("b", "k/1").await.unwrap(), Bytes::from_static(b"first"));
         // No temporary file is left behind.
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("b/k")).unwrap().count(),
-            1
-        );
+        assert_eq!(std::fs::read_dir(dir.path().join("b/k")).unwrap().count(), 1);
     }
 
     #[tokio::test]

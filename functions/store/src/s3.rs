@@ -38,11 +38,9 @@ impl S3Store {
     /// custom endpoint (LocalStack, MinIO), requests use path-style addressing.
     pub async fn from_env() -> S3Store {
         let config = aws_config::load_from_env().await;
-        let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL").is_some()
-            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
-        let s3_config = aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(custom_endpoint)
-            .build();
+        let custom_endpoint =
+            std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3_config = aws_sdk_s3::config::Builder::from(&config).force_path_style(custom_endpoint).build();
         S3Store::new(Client::from_conf(s3_config))
     }
 }
@@ -59,11 +57,7 @@ where
     let message = DisplayErrorContext(&err).to_string();
     match &err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Transient {
-                op,
-                location,
-                message,
-            }
+            StoreError::Transient { op, location, message }
         }
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
@@ -71,24 +65,12 @@ where
             if status == 404 && code != "NoSuchBucket" {
                 StoreError::NotFound { op, location }
             } else if status >= 500 || status == 429 || TRANSIENT_CODES.contains(&code) {
-                StoreError::Transient {
-                    op,
-                    location,
-                    message,
-                }
+                StoreError::Transient { op, location, message }
             } else {
-                StoreError::Permanent {
-                    op,
-                    location,
-                    message,
-                }
+                StoreError::Permanent { op, location, message }
             }
         }
-        _ => StoreError::Permanent {
-            op,
-            location,
-            message,
-        },
+        _ => StoreError::Permanent { op, location, message },
     }
 }
 
@@ -97,13 +79,7 @@ fn precondition_failed<E>(err: &SdkError<E, aws_sdk_s3::config::http::HttpRespon
 }
 
 impl ObjectStore for S3Store {
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> Result<(), StoreError> {
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
         self.client
             .put_object()
             .bucket(bucket)
@@ -149,15 +125,11 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|e| classify("get", location(bucket, key), e))?;
-        let body = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| StoreError::Transient {
-                op: "get",
-                location: location(bucket, key),
-                message: e.to_string(),
-            })?;
+        let body = object.body.collect().await.map_err(|e| StoreError::Transient {
+            op: "get",
+            location: location(bucket, key),
+            message: e.to_string(),
+        })?;
         Ok(body.into_bytes())
     }
 
@@ -170,47 +142,24 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|e| classify("get", location(bucket, key), e))?;
-        let spool_error = |message: String| StoreError::Transient {
-            op: "get",
-            location: location(bucket, key),
-            message,
-        };
-        let mut file = tempfile::tempfile()
-            .map_err(|e| spool_error(format!("cannot create a spool file: {e}")))?;
+        let spool_error =
+            |message: String| StoreError::Transient { op: "get", location: location(bucket, key), message };
+        let mut file = tempfile::tempfile().map_err(|e| spool_error(format!("cannot create a spool file: {e}")))?;
         let mut body = object.body;
-        while let Some(chunk) = body
-            .try_next()
-            .await
-            .map_err(|e| spool_error(e.to_string()))?
-        {
-            file.write_all(&chunk)
-                .map_err(|e| spool_error(format!("cannot spool: {e}")))?;
+        while let Some(chunk) = body.try_next().await.map_err(|e| spool_error(e.to_string()))? {
+            file.write_all(&chunk).map_err(|e| spool_error(format!("cannot spool: {e}")))?;
         }
-        file.rewind()
-            .map_err(|e| spool_error(format!("cannot rewind the spool file: {e}")))?;
+        file.rewind().map_err(|e| spool_error(format!("cannot rewind the spool file: {e}")))?;
         Ok(file)
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
-        let mut pages = self
-            .client
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .into_paginator()
-            .send();
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
         let mut found = Vec::new();
-        while let Some(page) = pages
-            .try_next()
-            .await
-            .map_err(|e| classify("list", location(bucket, prefix), e))?
-        {
+        while let Some(page) = pages.try_next().await.map_err(|e| classify("list", location(bucket, prefix), e))? {
             for object in page.contents() {
                 if let Some(key) = object.key() {
-                    found.push(ObjectInfo {
-                        key: key.to_string(),
-                        size: object.size().unwrap_or(0).max(0) as u64,
-                    });
+                    found.push(ObjectInfo { key: key.to_string(), size: object.size().unwrap_or(0).max(0) as u64 });
                 }
             }
         }
@@ -218,14 +167,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
-        match self
-            .client
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-        {
+        match self.client.delete_object().bucket(bucket).key(key).send().await {
             Ok(_) => Ok(()),
             Err(e) => match classify("delete", location(bucket, key), e) {
                 StoreError::NotFound { .. } => Ok(()),

@@ -38,17 +38,10 @@ impl Settings {
             ..Layout::default()
         };
         let time_zone_name = read(var, "SALESFLOW_TIME_ZONE", "Europe/Paris", |v| {
-            TimeZone::get(v)
-                .map(|_| ())
-                .map_err(|e| format!("not a known IANA time zone: {e}"))
+            TimeZone::get(v).map(|_| ()).map_err(|e| format!("not a known IANA time zone: {e}"))
         })?;
         let time_zone = TimeZone::get(&time_zone_name).expect("checked above");
-        Ok(Settings {
-            bucket,
-            layout,
-            time_zone,
-            time_zone_name,
-        })
+        Ok(Settings { bucket, layout, time_zone, time_zone_name })
     }
 }
 
@@ -59,14 +52,8 @@ pub(crate) fn read(
     default: &str,
     check: impl Fn(&str) -> Result<(), String>,
 ) -> Result<String, EnvError> {
-    let value = var(variable)
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| default.to_string());
-    check(&value).map_err(|message| EnvError {
-        variable,
-        value: value.clone(),
-        message,
-    })?;
+    let value = var(variable).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string());
+    check(&value).map_err(|message| EnvError { variable, value: value.clone(), message })?;
     Ok(value)
 }
 
@@ -74,9 +61,7 @@ pub(crate) fn read(
 fn check_bucket(name: &str) -> Result<(), String> {
     let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !(3..=63).contains(&name.len())
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        || !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
         || !edge_ok(name.chars().next())
         || !edge_ok(name.chars().last())
     {
@@ -90,14 +75,8 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
     let Some(body) = prefix.strip_suffix('/') else {
         return Err("must end with '/'".into());
     };
-    if body
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        return Err(
-            "must be like `raw/` or `env/raw/`: no leading '/', no empty, '.' or '..' segment"
-                .into(),
-        );
+    if body.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return Err("must be like `raw/` or `env/raw/`: no leading '/', no empty, '.' or '..' segment".into());
     }
     Ok(())
 }
@@ -107,11 +86,7 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, EnvError> {
-        Settings::from_vars(&|name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        })
+        Settings::from_vars(&|name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
     }
 
     #[test]
@@ -124,11 +99,7 @@ mod tests {
 
     #[test]
     fn prefixes_come_from_the_environment() {
-        let s = settings(&[
-            ("SALESFLOW_RAW_PREFIX", "prod/raw/"),
-            ("SALESFLOW_BUCKET", "my.bucket-1"),
-        ])
-        .unwrap();
+        let s = settings(&[("SALESFLOW_RAW_PREFIX", "prod/raw/"), ("SALESFLOW_BUCKET", "my.bucket-1")]).unwrap();
         assert_eq!(s.layout.raw, "prod/raw/");
         assert_eq!(s.layout.landed, "landed/");
         assert_eq!(s.bucket, "my.bucket-1");
@@ -137,22 +108,12 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable() {
         let err = settings(&[("SALESFLOW_LANDED_PREFIX", "landed")]).unwrap_err();
+        assert_eq!(err.to_string(), "SALESFLOW_LANDED_PREFIX=\"landed\": must end with '/'");
         assert_eq!(
-            err.to_string(),
-            "SALESFLOW_LANDED_PREFIX=\"landed\": must end with '/'"
-        );
-        assert_eq!(
-            settings(&[("SALESFLOW_REJECTS_PREFIX", "/rejects/")])
-                .unwrap_err()
-                .variable,
+            settings(&[("SALESFLOW_REJECTS_PREFIX", "/rejects/")]).unwrap_err().variable,
             "SALESFLOW_REJECTS_PREFIX"
         );
-        assert_eq!(
-            settings(&[("SALESFLOW_BUCKET", "Bad_Bucket")])
-                .unwrap_err()
-                .variable,
-            "SALESFLOW_BUCKET"
-        );
+        assert_eq!(settings(&[("SALESFLOW_BUCKET", "Bad_Bucket")]).unwrap_err().variable, "SALESFLOW_BUCKET");
         let tz = settings(&[("SALESFLOW_TIME_ZONE", "Europe/Pariss")]).unwrap_err();
         assert_eq!(tz.variable, "SALESFLOW_TIME_ZONE");
     }

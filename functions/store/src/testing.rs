@@ -25,11 +25,7 @@ impl MemoryStore {
     /// Every object of a bucket, in key order.
     pub fn objects(&self, bucket: &str) -> Vec<(String, Bytes)> {
         let objects = self.objects.lock().expect("not poisoned");
-        objects
-            .iter()
-            .filter(|((b, _), _)| b == bucket)
-            .map(|((_, k), v)| (k.clone(), v.clone()))
-            .collect()
+        objects.iter().filter(|((b, _), _)| b == bucket).map(|((_, k), v)| (k.clone(), v.clone())).collect()
     }
 
     fn read(&self, op: &'static str, bucket: &str, key: &str) -> Result<Bytes, StoreError> {
@@ -37,25 +33,13 @@ impl MemoryStore {
         objects
             .get(&(bucket.to_string(), key.to_string()))
             .cloned()
-            .ok_or_else(|| StoreError::NotFound {
-                op,
-                location: location(bucket, key),
-            })
+            .ok_or_else(|| StoreError::NotFound { op, location: location(bucket, key) })
     }
 }
 
 impl ObjectStore for MemoryStore {
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        _content_type: &str,
-    ) -> Result<(), StoreError> {
-        self.objects
-            .lock()
-            .expect("not poisoned")
-            .insert((bucket.to_string(), key.to_string()), body);
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, _content_type: &str) -> Result<(), StoreError> {
+        self.objects.lock().expect("not poisoned").insert((bucket.to_string(), key.to_string()), body);
         Ok(())
     }
 
@@ -97,18 +81,12 @@ impl ObjectStore for MemoryStore {
             .objects(bucket)
             .into_iter()
             .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(key, body)| ObjectInfo {
-                key,
-                size: body.len() as u64,
-            })
+            .map(|(key, body)| ObjectInfo { key, size: body.len() as u64 })
             .collect())
     }
 
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
-        self.objects
-            .lock()
-            .expect("not poisoned")
-            .remove(&(bucket.to_string(), key.to_string()));
+        self.objects.lock().expect("not poisoned").remove(&(bucket.to_string(), key.to_string()));
         Ok(())
     }
 }
@@ -124,11 +102,7 @@ pub struct FailingStore<S> {
 
 impl<S: ObjectStore> FailingStore<S> {
     pub fn new(inner: S, fail_from_write: usize) -> FailingStore<S> {
-        FailingStore {
-            inner,
-            fail_from: AtomicUsize::new(fail_from_write),
-            writes: AtomicUsize::new(0),
-        }
+        FailingStore { inner, fail_from: AtomicUsize::new(fail_from_write), writes: AtomicUsize::new(0) }
     }
 
     /// From now on every write succeeds.
@@ -155,13 +129,7 @@ impl<S: ObjectStore> FailingStore<S> {
 }
 
 impl<S: ObjectStore> ObjectStore for FailingStore<S> {
-    async fn put(
-        &self,
-        bucket: &str,
-        key: &str,
-        body: Bytes,
-        content_type: &str,
-    ) -> Result<(), StoreError> {
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
         self.check("put", bucket, key)?;
         self.inner.put(bucket, key, body, content_type).await
     }
@@ -174,9 +142,7 @@ impl<S: ObjectStore> ObjectStore for FailingStore<S> {
         content_type: &str,
     ) -> Result<bool, StoreError> {
         self.check("put_if_absent", bucket, key)?;
-        self.inner
-            .put_if_absent(bucket, key, body, content_type)
-            .await
+        self.inner.put_if_absent(bucket, key, body, content_type).await
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, StoreError> {
@@ -203,42 +169,16 @@ mod tests {
     #[tokio::test]
     async fn fails_from_the_nth_write_until_healed() {
         let store = FailingStore::new(MemoryStore::new(), 2);
-        store
-            .put("b", "1", Bytes::from_static(b"a"), "x")
-            .await
-            .unwrap();
-        assert!(
-            store
-                .put("b", "2", Bytes::new(), "x")
-                .await
-                .unwrap_err()
-                .is_transient()
-        );
-        assert!(
-            store
-                .put_if_absent("b", "3", Bytes::new(), "x")
-                .await
-                .unwrap_err()
-                .is_transient()
-        );
+        store.put("b", "1", Bytes::from_static(b"a"), "x").await.unwrap();
+        assert!(store.put("b", "2", Bytes::new(), "x").await.unwrap_err().is_transient());
+        assert!(store.put_if_absent("b", "3", Bytes::new(), "x").await.unwrap_err().is_transient());
         store.heal();
-        assert!(
-            store
-                .put_if_absent("b", "3", Bytes::new(), "x")
-                .await
-                .unwrap()
-        );
-        assert!(
-            !store
-                .put_if_absent("b", "3", Bytes::new(), "x")
-                .await
-                .unwrap()
-        );
+        assert!(store.put_if_absent("b", "3", Bytes::new(), "x").await.unwrap());
+        assert!(!store.put_if_absent("b", "3", Bytes::new(), "x").await.unwrap());
         assert_eq!(store.writes(), 5);
         assert_eq!(store.list("b", "").await.unwrap().len(), 2);
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut store.get_file("b", "1").await.unwrap(), &mut text)
-            .unwrap();
+        std::io::Read::read_to_string(&mut store.get_file("b", "1").await.unwrap(), &mut text).unwrap();
         assert_eq!(text, "a");
     }
 }
