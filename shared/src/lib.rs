@@ -6,6 +6,7 @@ pub mod compaction;
 pub mod datasets;
 pub mod decimal;
 pub mod defaults;
+pub mod emf;
 pub mod error;
 pub mod expr;
 pub mod generate;

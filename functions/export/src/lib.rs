@@ -13,7 +13,6 @@
 mod config;
 mod event;
 mod export;
-mod metrics;
 mod scheduled;
 
 use jiff::Timestamp;
@@ -24,7 +23,10 @@ use serde_json::Value;
 pub use config::ExportConfig;
 pub use event::{Incoming, ObjectCreated, classify, decode_key};
 pub use export::ObjectSummary;
-pub use metrics::MetricSet;
+pub use salesflow_core::emf::{MetricSet, MetricsOutput};
+
+/// The `Function` dimension of the export's metrics.
+pub const FUNCTION: &str = "export";
 pub use scheduled::{CompactedHour, RolledUpHour, ScheduledSummary};
 
 /// Why an invocation fails. Every variant is returned as `Err` so Lambda retries the event (S3 notifications
@@ -73,15 +75,6 @@ pub struct Summary {
     pub skipped: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled: Option<ScheduledSummary>,
-}
-
-/// Where EMF metric lines go: stdout in Lambda (CloudWatch reads them from the log), stderr for the command
-/// line (stdout carries the summary), or nowhere (tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricsOutput {
-    Stdout,
-    Stderr,
-    Off,
 }
 
 /// The export function: a store and its configuration. Build it once per process.
@@ -138,12 +131,6 @@ impl<S: ObjectStore> Exporter<S> {
     }
 
     fn emit(&self, sets: &[MetricSet], now: Timestamp) {
-        for set in sets {
-            match self.metrics {
-                MetricsOutput::Stdout => println!("{}", set.to_emf(now)),
-                MetricsOutput::Stderr => eprintln!("{}", set.to_emf(now)),
-                MetricsOutput::Off => {}
-            }
-        }
+        self.metrics.emit(sets, now);
     }
 }

@@ -27,7 +27,7 @@ use salesflow_core::transforms::combiner::EventHour;
 use salesflow_store::{ObjectStore, content_type};
 use serde::Serialize;
 
-use crate::{Exporter, HandlerError, MetricSet};
+use crate::{Exporter, FUNCTION, HandlerError, MetricSet};
 
 /// What a scheduled run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -159,7 +159,7 @@ impl<S: ObjectStore> Exporter<S> {
             "scheduled run done"
         );
         self.emit(
-            &[MetricSet::new()
+            &[MetricSet::for_function(FUNCTION)
                 .count("HoursCompacted", summary.hours_compacted.len() as u64)
                 .count("HoursRolledUp", summary.hours_rolled_up.len() as u64)
                 .count("DuplicatesDropped", summary.hours_compacted.iter().map(|h| h.duplicates_dropped).sum())

@@ -2,7 +2,9 @@
 //! `Function=ingest`. CloudWatch turns the line into metrics; the SAM template alarms on `Rejected`.
 
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use salesflow_core::emf::MetricSet;
+pub use salesflow_core::emf::MetricsOutput;
+use serde_json::Value;
 
 /// What one batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,52 +26,35 @@ pub struct BatchMetrics {
     pub ingest_lag_ms: i64,
 }
 
-/// Where the EMF lines go: stdout in Lambda (CloudWatch reads it), stderr for the command line, whose stdout
-/// is the handler's response.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum MetricsOutput {
-    #[default]
-    Stdout,
-    Stderr,
-}
-
 impl BatchMetrics {
+    /// The batch's metric set.
+    pub fn metric_set(&self) -> MetricSet {
+        MetricSet::for_function("ingest")
+            .count("RecordsIn", self.records_in)
+            .count("UserRecords", self.user_records)
+            .count("Emitted", self.emitted)
+            .count("Filtered", self.filtered)
+            .count("Rejected", self.rejected)
+            .count("ObjectsWritten", self.objects_written)
+            .bytes("BytesLanded", self.bytes_landed)
+            .millis("IngestLagMs", self.ingest_lag_ms)
+    }
+
     /// The EMF document.
     pub fn emf(&self, now: Timestamp) -> Value {
-        let counts = ["RecordsIn", "UserRecords", "Emitted", "Filtered", "Rejected", "ObjectsWritten"];
-        let mut metrics: Vec<Value> = counts.iter().map(|name| json!({"Name": name, "Unit": "Count"})).collect();
-        metrics.push(json!({"Name": "BytesLanded", "Unit": "Bytes"}));
-        metrics.push(json!({"Name": "IngestLagMs", "Unit": "Milliseconds"}));
-        json!({
-            "_aws": {
-                "Timestamp": now.as_millisecond(),
-                "CloudWatchMetrics": [{"Namespace": "salesflow", "Dimensions": [["Function"]], "Metrics": metrics}],
-            },
-            "Function": "ingest",
-            "RecordsIn": self.records_in,
-            "UserRecords": self.user_records,
-            "Emitted": self.emitted,
-            "Filtered": self.filtered,
-            "Rejected": self.rejected,
-            "ObjectsWritten": self.objects_written,
-            "BytesLanded": self.bytes_landed,
-            "IngestLagMs": self.ingest_lag_ms,
-        })
+        self.metric_set().to_emf(now)
     }
 
     /// Writes the EMF line.
     pub fn emit(&self, now: Timestamp, output: MetricsOutput) {
-        let line = self.emf(now).to_string();
-        match output {
-            MetricsOutput::Stdout => println!("{line}"),
-            MetricsOutput::Stderr => eprintln!("{line}"),
-        }
+        output.emit(&[self.metric_set()], now);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn every_agreed_metric_is_declared_and_set() {
