@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -35,9 +36,9 @@ pub struct TransformArgs {
 }
 
 /// Lines are processed in chunks of about this many bytes.
-const CHUNK_BYTES: usize = 4 << 20;
+const CHUNK_BYTES: usize = 8 << 20;
 /// Lines per parallel task.
-const LINES_PER_TASK: usize = 256;
+const LINES_PER_TASK: usize = 32;
 
 /// What one task produced, written in order.
 #[derive(Default)]
@@ -55,14 +56,14 @@ pub fn run(args: TransformArgs) -> Result<ExitCode> {
         rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot start the worker threads")?;
     }
     let pipeline = pipeline::load(args.pipeline.as_deref())?;
-    let mut out: Box<dyn Write> = match &args.out {
+    let mut out: Box<dyn Write + Send> = match &args.out {
         Some(p) => Box::new(BufWriter::with_capacity(
             1 << 20,
             File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         )),
-        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
+        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout())),
     };
-    let mut rejects: Option<Box<dyn Write>> = match &args.rejects {
+    let mut rejects: Option<Box<dyn Write + Send>> = match &args.rejects {
         Some(p) => {
             Some(Box::new(BufWriter::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)))
         }
@@ -73,7 +74,7 @@ pub fn run(args: TransformArgs) -> Result<ExitCode> {
     let mut counts = Counts::default();
     let mut bytes_in = 0u64;
     for path in &inputs {
-        bytes_in += transform_input(&pipeline, path, &mut out, rejects.as_mut(), &mut counts)?;
+        bytes_in += transform_input(&pipeline, path, &mut *out, &mut rejects, &mut counts)?;
     }
     out.flush().context("cannot write the output")?;
     if let Some(r) = rejects.as_mut() {
@@ -95,50 +96,95 @@ pub fn run(args: TransformArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Streams one input through the pipeline; returns the bytes read.
+/// Streams one input through the pipeline; returns the bytes read. Three stages overlap: a reader thread cuts
+/// the input into chunks of whole lines, the worker pool transforms a chunk in parallel, a writer thread writes
+/// the previous chunk's results in input order.
 fn transform_input(
     pipeline: &Pipeline,
     path: &Path,
-    out: &mut dyn Write,
-    mut rejects: Option<&mut Box<dyn Write>>,
+    out: &mut (dyn Write + Send),
+    rejects: &mut Option<Box<dyn Write + Send>>,
     counts: &mut Counts,
 ) -> Result<u64> {
     let mut reader = input::open(path)?;
     let name = path.display().to_string();
-    let mut buffer = Vec::with_capacity(CHUNK_BYTES * 2);
-    let mut first_line = 1u64;
-    let mut total = 0u64;
-    loop {
-        let start = buffer.len();
-        buffer.resize(start + CHUNK_BYTES, 0);
-        let n = read_full(&mut reader, &mut buffer[start..]).with_context(|| format!("cannot read {name}"))?;
-        buffer.truncate(start + n);
-        total += n as u64;
-        let at_end = n == 0;
-        // Process whole lines; keep a trailing partial line for the next read.
-        let cut = if at_end { buffer.len() } else { buffer.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1) };
-        if cut > 0 {
-            let lines: Vec<&[u8]> = buffer[..cut].split(|&b| b == b'\n').collect();
-            let lines = if buffer[..cut].ends_with(b"\n") { &lines[..lines.len() - 1] } else { &lines[..] };
+    let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Result<Vec<u8>>>(2);
+    let (result_tx, result_rx) = mpsc::sync_channel::<Vec<Processed>>(2);
+    std::thread::scope(|scope| {
+        let name_ref = &name;
+        let read = scope.spawn(move || -> u64 {
+            let mut total = 0u64;
+            let mut carry = Vec::new();
+            loop {
+                let mut chunk = std::mem::take(&mut carry);
+                let start = chunk.len();
+                chunk.resize(start + CHUNK_BYTES, 0);
+                let n = match read_full(&mut reader, &mut chunk[start..]) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = chunk_tx.send(Err(anyhow::Error::new(e).context(format!("cannot read {name_ref}"))));
+                        return total;
+                    }
+                };
+                chunk.truncate(start + n);
+                total += n as u64;
+                if n > 0 {
+                    // Keep a trailing partial line for the next chunk.
+                    let cut = chunk.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                    carry = chunk.split_off(cut);
+                }
+                if !chunk.is_empty() && chunk_tx.send(Ok(chunk)).is_err() {
+                    return total;
+                }
+                if n == 0 {
+                    return total;
+                }
+            }
+        });
+        let write = scope.spawn(move || -> Result<Counts> {
+            let mut counts = Counts::default();
+            for results in result_rx {
+                for p in results {
+                    out.write_all(&p.out).context("cannot write the output")?;
+                    if let Some(r) = rejects.as_mut() {
+                        r.write_all(&p.rejects).context("cannot write the rejects")?;
+                    }
+                    counts.merge(&p.counts);
+                }
+            }
+            Ok(counts)
+        });
+        let mut first_line = 1u64;
+        let mut failure = None;
+        for chunk in chunk_rx {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            let body = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
+            let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
             let results: Vec<Processed> = lines
                 .par_chunks(LINES_PER_TASK)
                 .enumerate()
                 .map(|(task, chunk)| process(pipeline, chunk, &name, first_line + (task * LINES_PER_TASK) as u64))
                 .collect();
-            for p in results {
-                out.write_all(&p.out).context("cannot write the output")?;
-                if let Some(r) = rejects.as_mut() {
-                    r.write_all(&p.rejects).context("cannot write the rejects")?;
-                }
-                counts.merge(&p.counts);
-            }
             first_line += lines.len() as u64;
-            buffer.drain(..cut);
+            if result_tx.send(results).is_err() {
+                break; // the writer failed: its error is reported below
+            }
         }
-        if at_end {
-            return Ok(total);
+        drop(result_tx);
+        let written = write.join().expect("the writer thread does not panic");
+        let total = read.join().expect("the reader thread does not panic");
+        if let Some(e) = failure {
+            return Err(e);
         }
-    }
+        counts.merge(&written?);
+        Ok(total)
+    })
 }
 
 fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {

@@ -3,6 +3,7 @@
 
 use jiff::SignedDuration;
 use salesflow_core::keys::Layout;
+use salesflow_store::settings::read;
 use salesflow_store::{EnvError, Settings};
 
 /// Where the export reads and writes, and how it compacts.
@@ -52,12 +53,6 @@ impl ExportConfig {
     /// Reads the configuration through `var` (`|name| std::env::var(name).ok()` in `main`).
     pub fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<ExportConfig, EnvError> {
         let settings = Settings::from_vars(var)?;
-        let defaults = Layout::default();
-        let layout = Layout {
-            datasets: read(var, "SALESFLOW_DATASETS_PREFIX", &defaults.datasets, check_prefix)?,
-            manifests: read(var, "SALESFLOW_MANIFESTS_PREFIX", &defaults.manifests, check_prefix)?,
-            ..settings.layout
-        };
         let window_days = read(var, "SALESFLOW_WINDOW_DAYS", &DEFAULT_WINDOW_DAYS.to_string(), |v| {
             v.parse::<u32>()
                 .ok()
@@ -84,32 +79,13 @@ impl ExportConfig {
             .expect("checked");
         Ok(ExportConfig {
             bucket: settings.bucket,
-            layout,
+            layout: settings.layout,
             window_days,
             grace: SignedDuration::from_mins(grace),
             rollup_open_hours,
             merged_part_bytes: DEFAULT_MERGED_PART_BYTES,
         })
     }
-}
-
-fn read(
-    var: &impl Fn(&str) -> Option<String>,
-    variable: &'static str,
-    default: &str,
-    check: impl Fn(&str) -> Result<(), String>,
-) -> Result<String, EnvError> {
-    let value = var(variable).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string());
-    check(&value).map_err(|message| EnvError { variable, value: value.clone(), message })?;
-    Ok(value)
-}
-
-fn check_prefix(prefix: &str) -> Result<(), String> {
-    let Some(body) = prefix.strip_suffix('/') else { return Err("must end with '/'".into()) };
-    if body.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        return Err("must be like `datasets/` or `env/datasets/`: no leading '/', no empty, '.' or '..' segment".into());
-    }
-    Ok(())
 }
 
 #[cfg(test)]

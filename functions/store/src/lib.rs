@@ -7,7 +7,7 @@ mod any;
 mod error;
 mod local;
 mod s3;
-mod settings;
+pub mod settings;
 #[cfg(feature = "test-util")]
 pub mod testing;
 

@@ -19,7 +19,7 @@ pub struct Settings {
     /// `SALESFLOW_BUCKET` (default `salesflow-data`).
     pub bucket: String,
     /// `SALESFLOW_RAW_PREFIX` (`raw/`), `SALESFLOW_LANDED_PREFIX` (`landed/`), `SALESFLOW_REJECTS_PREFIX`
-    /// (`rejects/`); the other prefixes keep their defaults.
+    /// (`rejects/`), `SALESFLOW_DATASETS_PREFIX` (`datasets/`), `SALESFLOW_MANIFESTS_PREFIX` (`manifests/`).
     pub layout: Layout,
     /// `SALESFLOW_TIME_ZONE` (default `Europe/Paris`): an IANA name, checked against the bundled database.
     pub time_zone: TimeZone,
@@ -35,7 +35,8 @@ impl Settings {
             raw: prefix("SALESFLOW_RAW_PREFIX", "raw/")?,
             landed: prefix("SALESFLOW_LANDED_PREFIX", "landed/")?,
             rejects: prefix("SALESFLOW_REJECTS_PREFIX", "rejects/")?,
-            ..Layout::default()
+            datasets: prefix("SALESFLOW_DATASETS_PREFIX", "datasets/")?,
+            manifests: prefix("SALESFLOW_MANIFESTS_PREFIX", "manifests/")?,
         };
         let time_zone_name = read(var, "SALESFLOW_TIME_ZONE", "Europe/Paris", |v| {
             TimeZone::get(v).map(|_| ()).map_err(|e| format!("not a known IANA time zone: {e}"))
@@ -45,8 +46,9 @@ impl Settings {
     }
 }
 
-/// The variable's value (its default when unset or empty), checked.
-pub(crate) fn read(
+/// The variable's value (its default when unset or empty), checked; each function reads its own extra
+/// variables with it.
+pub fn read(
     var: &impl Fn(&str) -> Option<String>,
     variable: &'static str,
     default: &str,
