@@ -163,10 +163,6 @@ fn convert(file: std::fs::File, source: &str, summary: &mut ObjectSummary) -> st
     summary.duplicates_dropped = dedup.dropped();
     let sales_rows = lines.rows();
     let sales_lines = lines.finish()?;
-    let mut out = CsvWriter::new(Vec::new(), &hourly_sales::COLUMNS).map_err(csv_err)?;
-    for row in hourly.into_rows() {
-        out.write_row(row.cells().iter().map(|c| c.as_bytes())).map_err(csv_err)?;
-    }
-    let hourly_rows = out.rows();
-    Ok(Converted { sales_lines, sales_rows, hourly_sales: out.finish()?, hourly_rows })
+    let (hourly_sales, hourly_rows) = hourly_sales::write_csv(hourly.into_rows()).map_err(csv_err)?;
+    Ok(Converted { sales_lines, sales_rows, hourly_sales, hourly_rows })
 }

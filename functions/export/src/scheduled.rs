@@ -262,18 +262,11 @@ impl<S: ObjectStore> Exporter<S> {
         if merged_lines.iter().any(|m| m.is_empty()) {
             return Ok(Err(Skip("a merged part could not be written".into())));
         }
-        let mut out = match CsvWriter::new(Vec::new(), &hourly_sales::COLUMNS) {
-            Ok(w) => w,
+        let (body, hourly_rows) = match hourly_sales::write_csv(hourly.into_rows()) {
+            Ok(written) => written,
             Err(e) => return Ok(Err(csv_err(e))),
         };
-        for row in hourly.into_rows() {
-            if let Err(e) = out.write_row(row.cells().iter().map(|c| c.as_bytes())) {
-                return Ok(Err(csv_err(e)));
-            }
-        }
-        let hourly_rows = out.rows();
         let hourly_name = plan.merged_name(0).file_name();
-        let body = out.finish().map_err(|e| HandlerError::UnknownEvent(e.to_string()))?;
         let hourly_key =
             format!("{}{hourly_name}", layout.dataset_hour_prefix(Dataset::HourlySales.name(), plan.partition));
         self.store.put(bucket, &hourly_key, Bytes::from(body), content_type::CSV).await?;
@@ -339,19 +332,8 @@ impl<S: ObjectStore> Exporter<S> {
                 }
             }
         }
-        let csv_err = |e: csv::Error| Skip(format!("CSV: {e}"));
-        let mut out = match CsvWriter::new(Vec::new(), &hourly_sales::COLUMNS) {
-            Ok(w) => w,
-            Err(e) => return Ok(Err(csv_err(e))),
-        };
-        for row in rollup.into_rows() {
-            if let Err(e) = out.write_row(row.cells().iter().map(|c| c.as_bytes())) {
-                return Ok(Err(csv_err(e)));
-            }
-        }
-        let rows = out.rows();
-        let body = match out.finish() {
-            Ok(b) => b,
+        let (body, rows) = match hourly_sales::write_csv(rollup.into_rows()) {
+            Ok(written) => written,
             Err(e) => return Ok(Err(Skip(format!("CSV: {e}")))),
         };
         let name = plan.merged_name().file_name();

@@ -31,7 +31,7 @@ use rust_decimal::Decimal;
 
 use super::cell::{neutralize, restore};
 use super::sales_lines::SalesLine;
-use super::{RowError, format_utc_second, parse_utc_second};
+use super::{CsvWriter, RowError, format_utc_second, parse_utc_second};
 use crate::decimal::parse_decimal;
 
 /// The columns of `hourly_sales`, in file order.
@@ -215,6 +215,16 @@ impl HourlyAggregator {
     pub fn into_rows(self) -> Vec<HourlyRow> {
         self.groups.into_values().map(|g| HourlyRow { receipts: g.receipts.len() as u64, ..g.row }).collect()
     }
+}
+
+/// An `hourly_sales` CSV file (header and rows, in memory) and its row count.
+pub fn write_csv(rows: impl IntoIterator<Item = HourlyRow>) -> csv::Result<(Vec<u8>, u64)> {
+    let mut out = CsvWriter::new(Vec::new(), &COLUMNS)?;
+    for row in rows {
+        out.write_row(row.cells().iter().map(|c| c.as_bytes()))?;
+    }
+    let rows = out.rows();
+    Ok((out.finish()?, rows))
 }
 
 /// Sums `hourly_sales` rows with the same key: the rolling rollup of an open hour, whose inputs are the hour's
