@@ -29,10 +29,9 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
-use super::cell::{neutralize, restore};
+use super::cell::neutralize;
 use super::sales_lines::SalesLine;
-use super::{CsvWriter, RowError, format_utc_second, parse_utc_second};
-use crate::decimal::parse_decimal;
+use super::{CsvWriter, RowError, RowReader, format_utc_second, parse_utc_second};
 
 /// The columns of `hourly_sales`, in file order.
 pub const COLUMNS: [&str; 16] = [
@@ -116,37 +115,27 @@ impl HourlyRow {
 
     /// Reads a row back (the inverse of [`HourlyRow::cells`]).
     pub fn from_row(row: &csv::StringRecord) -> Result<HourlyRow, RowError> {
-        if row.len() != COLUMNS.len() {
-            return Err(RowError::new("", format!("expected {} columns, found {}", COLUMNS.len(), row.len())));
-        }
-        let cell = |i: usize| row.get(i).unwrap_or_default();
-        let text = |i: usize| restore(cell(i)).to_string();
-        let opt_text = |i: usize| (!cell(i).is_empty()).then(|| text(i));
-        let num = |i: usize| parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"));
-        let opt_num = |i: usize| {
-            if cell(i).is_empty() { Ok(None) } else { num(i).map(Some) }
-        };
-        let count = |i: usize| cell(i).parse::<u64>().map_err(|_| RowError::new(COLUMNS[i], "expected a count"));
+        let r = RowReader::new(row, &COLUMNS)?;
         Ok(HourlyRow {
             key: HourlyKey {
-                hour_start_utc: parse_utc_second(cell(0))
-                    .ok_or_else(|| RowError::new(COLUMNS[0], "expected YYYY-MM-DD HH:MM:SS"))?,
-                store_id: text(4),
-                category: text(10),
-                currency: opt_text(11),
+                hour_start_utc: parse_utc_second(r.cell(0))
+                    .ok_or_else(|| r.error(0, "expected YYYY-MM-DD HH:MM:SS"))?,
+                store_id: r.text(4),
+                category: r.text(10),
+                currency: r.opt_text(11),
             },
-            date: cell(1).parse().map_err(|_| RowError::new(COLUMNS[1], "expected YYYY-MM-DD"))?,
-            hour: cell(2).parse().map_err(|_| RowError::new(COLUMNS[2], "expected an hour"))?,
-            weekday: text(3),
-            city: opt_text(5),
-            region: opt_text(6),
-            latitude: opt_num(7)?,
-            longitude: opt_num(8)?,
-            manager: opt_text(9),
-            turnover: num(12)?,
-            lines: count(13)?,
-            receipts: count(14)?,
-            returns: count(15)?,
+            date: r.parse(1, "expected YYYY-MM-DD")?,
+            hour: r.parse(2, "expected an hour")?,
+            weekday: r.text(3),
+            city: r.opt_text(5),
+            region: r.opt_text(6),
+            latitude: r.opt_num(7)?,
+            longitude: r.opt_num(8)?,
+            manager: r.opt_text(9),
+            turnover: r.num(12)?,
+            lines: r.parse(13, "expected a count")?,
+            receipts: r.parse(14, "expected a count")?,
+            returns: r.parse(15, "expected a count")?,
         })
     }
 }

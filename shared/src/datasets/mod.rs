@@ -11,6 +11,9 @@ pub mod sales_lines;
 use std::io::{Read, Write};
 
 use jiff::Timestamp;
+use rust_decimal::Decimal;
+
+use crate::decimal::parse_decimal;
 
 /// The datasets, by name: the name is the folder under `datasets/` and `manifests/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,6 +58,57 @@ pub struct RowError {
 impl RowError {
     pub fn new(column: impl Into<String>, message: impl Into<String>) -> Self {
         RowError { column: column.into(), message: message.into() }
+    }
+}
+
+/// Reads the cells of one dataset row back, each error naming its column.
+pub struct RowReader<'a> {
+    row: &'a csv::StringRecord,
+    columns: &'static [&'static str],
+}
+
+impl<'a> RowReader<'a> {
+    /// Checks the row has the dataset's number of columns.
+    pub fn new(row: &'a csv::StringRecord, columns: &'static [&'static str]) -> Result<Self, RowError> {
+        if row.len() != columns.len() {
+            return Err(RowError::new("", format!("expected {} columns, found {}", columns.len(), row.len())));
+        }
+        Ok(RowReader { row, columns })
+    }
+
+    /// The raw cell.
+    pub fn cell(&self, i: usize) -> &'a str {
+        self.row.get(i).unwrap_or_default()
+    }
+
+    /// An error about column `i`.
+    pub fn error(&self, i: usize, message: &str) -> RowError {
+        RowError::new(self.columns[i], message)
+    }
+
+    /// A text cell, formula neutralization undone.
+    pub fn text(&self, i: usize) -> String {
+        cell::restore(self.cell(i)).to_string()
+    }
+
+    /// A text cell, `None` when empty.
+    pub fn opt_text(&self, i: usize) -> Option<String> {
+        (!self.cell(i).is_empty()).then(|| self.text(i))
+    }
+
+    /// An exact decimal.
+    pub fn num(&self, i: usize) -> Result<Decimal, RowError> {
+        parse_decimal(self.cell(i)).ok_or_else(|| self.error(i, "expected a decimal"))
+    }
+
+    /// An exact decimal, `None` when empty.
+    pub fn opt_num(&self, i: usize) -> Result<Option<Decimal>, RowError> {
+        if self.cell(i).is_empty() { Ok(None) } else { self.num(i).map(Some) }
+    }
+
+    /// An integer of any width, `what` naming the expected kind in the error.
+    pub fn parse<T: std::str::FromStr>(&self, i: usize, what: &str) -> Result<T, RowError> {
+        self.cell(i).parse().map_err(|_| self.error(i, what))
     }
 }
 

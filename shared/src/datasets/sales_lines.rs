@@ -25,9 +25,9 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::cell::{neutralize, restore};
-use super::{RowError, format_utc_second, parse_utc_second};
-use crate::decimal::{decimal_from_value, describe, parse_decimal};
+use super::cell::neutralize;
+use super::{RowError, RowReader, format_utc_second, parse_utc_second};
+use crate::decimal::{decimal_from_value, describe};
 use crate::error::{FieldError, RecordError};
 
 /// The columns of `sales_lines`, in file order.
@@ -290,48 +290,38 @@ impl SalesLine {
 
     /// Reads a row back (the inverse of [`SalesLine::cells`]); the error names the column.
     pub fn from_row(row: &csv::StringRecord) -> Result<SalesLine, RowError> {
-        if row.len() != COLUMNS.len() {
-            return Err(RowError::new("", format!("expected {} columns, found {}", COLUMNS.len(), row.len())));
-        }
-        let cell = |i: usize| row.get(i).unwrap_or_default();
-        let text = |i: usize| restore(cell(i)).to_string();
-        let opt_text = |i: usize| (!cell(i).is_empty()).then(|| text(i));
-        let num = |i: usize| parse_decimal(cell(i)).ok_or_else(|| RowError::new(COLUMNS[i], "expected a decimal"));
-        let opt_num = |i: usize| {
-            if cell(i).is_empty() { Ok(None) } else { num(i).map(Some) }
-        };
-        let int = |i: usize| cell(i).parse::<i64>().map_err(|_| RowError::new(COLUMNS[i], "expected an integer"));
-        let flag = |i: usize| match cell(i) {
+        let r = RowReader::new(row, &COLUMNS)?;
+        let flag = |i: usize| match r.cell(i) {
             "1" => Ok(true),
             "0" => Ok(false),
-            _ => Err(RowError::new(COLUMNS[i], "expected 1 or 0")),
+            _ => Err(r.error(i, "expected 1 or 0")),
         };
         let line = SalesLine {
-            receipt_id: text(0),
-            line_no: u32::try_from(int(1)?).map_err(|_| RowError::new(COLUMNS[1], "out of range"))?,
-            store_id: text(2),
-            emitted_at: parse_utc_second(cell(3))
-                .ok_or_else(|| RowError::new(COLUMNS[3], "expected YYYY-MM-DD HH:MM:SS"))?,
-            date: cell(4).parse().map_err(|_| RowError::new(COLUMNS[4], "expected YYYY-MM-DD"))?,
-            hour: i8::try_from(int(5)?).map_err(|_| RowError::new(COLUMNS[5], "out of range"))?,
-            weekday: text(6),
-            category: text(7),
-            sku: text(8),
-            name: text(9),
-            quantity: num(10)?,
-            unit_price: num(11)?,
-            discount: opt_num(12)?,
-            line_total: num(13)?,
-            currency: opt_text(14),
+            receipt_id: r.text(0),
+            line_no: u32::try_from(r.parse::<i64>(1, "expected an integer")?)
+                .map_err(|_| r.error(1, "out of range"))?,
+            store_id: r.text(2),
+            emitted_at: parse_utc_second(r.cell(3)).ok_or_else(|| r.error(3, "expected YYYY-MM-DD HH:MM:SS"))?,
+            date: r.parse(4, "expected YYYY-MM-DD")?,
+            hour: i8::try_from(r.parse::<i64>(5, "expected an integer")?).map_err(|_| r.error(5, "out of range"))?,
+            weekday: r.text(6),
+            category: r.text(7),
+            sku: r.text(8),
+            name: r.text(9),
+            quantity: r.num(10)?,
+            unit_price: r.num(11)?,
+            discount: r.opt_num(12)?,
+            line_total: r.num(13)?,
+            currency: r.opt_text(14),
             has_loyalty_card: flag(16)?,
-            city: opt_text(17),
-            region: opt_text(18),
-            latitude: opt_num(19)?,
-            longitude: opt_num(20)?,
-            manager: opt_text(21),
+            city: r.opt_text(17),
+            region: r.opt_text(18),
+            latitude: r.opt_num(19)?,
+            longitude: r.opt_num(20)?,
+            manager: r.opt_text(21),
         };
         if flag(15)? != line.is_return() {
-            return Err(RowError::new(COLUMNS[15], "disagrees with the sign of quantity"));
+            return Err(r.error(15, "disagrees with the sign of quantity"));
         }
         Ok(line)
     }
