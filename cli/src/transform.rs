@@ -207,16 +207,10 @@ fn process(pipeline: &Pipeline, lines: &[&[u8]], file: &str, first_line: u64) ->
         if line.iter().all(u8::is_ascii_whitespace) {
             continue; // blank lines are not records
         }
-        let outcome = pipeline.apply_json(line);
+        let outcome = pipeline.write_ndjson(line, &mut p.out);
         p.counts.record(&outcome, pipeline);
         match outcome {
-            Outcome::Emitted(records) => {
-                for r in records {
-                    serde_json::to_writer(&mut p.out, &r).expect("writing to memory");
-                    p.out.push(b'\n');
-                }
-            }
-            Outcome::Filtered { .. } => {}
+            Outcome::Emitted(_) | Outcome::Filtered { .. } => {}
             Outcome::Rejected(r) => {
                 let line_no = first_line + i as u64;
                 let reject = json!({

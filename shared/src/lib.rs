@@ -2,6 +2,7 @@
 //! synthetic data, and (for the Lambdas) key formats, CSV rows and QuickSight manifests. No AWS SDK, no async
 //! runtime, no clock reads: time and files are passed in, so everything here is testable with plain values.
 
+pub mod borrowed;
 pub mod compaction;
 pub mod datasets;
 pub mod decimal;

@@ -2,12 +2,18 @@
 //! error named `pipeline[i].kind.field`), compiled into a plan, then run per record or per batch. Every input
 //! ends in exactly one outcome — emitted, filtered by step k, or rejected by step k with a reason — and
 //! [`Counts`] proves it: `records_in = emitted + filtered + rejected`.
+//!
+//! Two ways to run a record: [`Pipeline::apply`] on a `serde_json::Value` (what the Lambdas use, since the
+//! combiner needs the records), and [`Pipeline::write_ndjson`], which writes the outputs as NDJSON and runs the
+//! leading steps that have a borrowed form on slices of the input ([`crate::borrowed`]) — same bytes, much
+//! less work; it is what `salesflow transform` runs.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::borrowed::BorrowedRecord;
 use crate::error::{ConfigError, RecordError, Rejection};
 use crate::reference::Resources;
 use crate::transforms::combiner::{Batch, Combiner, CombinerConfig};
@@ -84,7 +90,9 @@ impl PipelineConfig {
             let ctx = CompileContext { resources, path: String::new() };
             default.compile(&ctx).expect("the default combiner is valid")
         });
-        Ok(Pipeline { steps, combiner, combiner_configured, description: self.description.clone() })
+        // The combiner has no borrowed form, so a configured one ends the prefix too.
+        let borrowed_steps = steps.iter().take_while(|s| s.transform.borrowed().is_some()).count();
+        Ok(Pipeline { steps, borrowed_steps, combiner, combiner_configured, description: self.description.clone() })
     }
 }
 
@@ -98,21 +106,41 @@ struct CompiledStep {
 #[derive(Debug)]
 pub struct Pipeline {
     steps: Vec<CompiledStep>,
+    /// How many leading steps have a borrowed form ([`Pipeline::write_ndjson`] runs those on slices).
+    borrowed_steps: usize,
     combiner: Combiner,
     combiner_configured: bool,
     description: Option<String>,
 }
 
-/// What became of one input record.
+/// What became of one input record. `E` is what was emitted: the records ([`Pipeline::apply`]), or how many
+/// were written ([`Pipeline::write_ndjson`]).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum Outcome<E = Vec<Value>> {
     /// One or more records came out of the last step.
-    Emitted(Vec<Value>),
+    Emitted(E),
     /// Step `step` let nothing through.
     Filtered {
         step: usize,
     },
     Rejected(Rejection),
+}
+
+/// What an [`Outcome::Emitted`] holds, counted.
+pub trait Emitted {
+    fn outputs(&self) -> usize;
+}
+
+impl Emitted for Vec<Value> {
+    fn outputs(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Emitted for usize {
+    fn outputs(&self) -> usize {
+        *self
+    }
 }
 
 /// A rejected input of a batch: its index in the batch and why.
@@ -149,12 +177,12 @@ pub struct Counts {
 
 impl Counts {
     /// Counts one outcome.
-    pub fn record(&mut self, outcome: &Outcome, pipeline: &Pipeline) {
+    pub fn record(&mut self, outcome: &Outcome<impl Emitted>, pipeline: &Pipeline) {
         self.records_in += 1;
         match outcome {
             Outcome::Emitted(records) => {
                 self.emitted += 1;
-                self.outputs += records.len() as u64;
+                self.outputs += records.outputs() as u64;
             }
             Outcome::Filtered { step } => {
                 self.filtered += 1;
@@ -232,12 +260,16 @@ impl Pipeline {
     /// Applies every step to one record. A rejection anywhere rejects the whole input (no partial output), so a
     /// fixed record can be replayed without duplicating what already went through.
     pub fn apply(&self, record: Value) -> Outcome {
-        let mut current = vec![record];
+        self.apply_from(0, vec![record])
+    }
+
+    /// Applies the steps from `first` on (the combiner last, when configured) to the records one input became.
+    fn apply_from(&self, first: usize, mut current: Vec<Value>) -> Outcome {
         let mut next = Vec::new();
         let combiner: &dyn Transform = &self.combiner;
         let transforms =
             self.steps.iter().map(|s| s.transform.as_ref()).chain(self.combiner_configured.then_some(combiner));
-        for (step, transform) in transforms.enumerate() {
+        for (step, transform) in transforms.enumerate().skip(first) {
             for record in current.drain(..) {
                 if let Err(error) = transform.apply(record, &mut next) {
                     return Outcome::Rejected(Rejection { step: Some(step), step_kind: self.step_kind(step), error });
@@ -249,6 +281,50 @@ impl Pipeline {
             std::mem::swap(&mut current, &mut next);
         }
         Outcome::Emitted(current)
+    }
+
+    /// Applies the pipeline to one JSON payload and appends what it emits to `out`, one compact JSON record per
+    /// line. The outcome and the bytes are exactly those of [`apply_json`](Self::apply_json) followed by
+    /// `serde_json::to_writer`; the leading steps with a borrowed form run on slices of the payload.
+    pub fn write_ndjson(&self, payload: &[u8], out: &mut Vec<u8>) -> Outcome<usize> {
+        let start = out.len();
+        if let Some(outcome) = self.write_borrowed(payload, out) {
+            return outcome;
+        }
+        out.truncate(start);
+        write_outcome(self.apply_json(payload), out)
+    }
+
+    /// The borrowed run of [`write_ndjson`](Self::write_ndjson); `None` when the input needs the `Value` path
+    /// (no borrowed step, not one JSON object, or a value a borrowed step cannot decide).
+    fn write_borrowed(&self, payload: &[u8], out: &mut Vec<u8>) -> Option<Outcome<usize>> {
+        if self.borrowed_steps == 0 {
+            return None;
+        }
+        let mut current = vec![BorrowedRecord::parse(std::str::from_utf8(payload).ok()?)?];
+        let mut next = Vec::new();
+        for (step, compiled) in self.steps[..self.borrowed_steps].iter().enumerate() {
+            let transform = compiled.transform.borrowed().expect("counted at compile time");
+            for record in current.drain(..) {
+                if let Err(error) = transform.apply_borrowed(record, &mut next)? {
+                    let rejection = Rejection { step: Some(step), step_kind: compiled.kind, error };
+                    return Some(Outcome::Rejected(rejection));
+                }
+            }
+            if next.is_empty() {
+                return Some(Outcome::Filtered { step });
+            }
+            std::mem::swap(&mut current, &mut next);
+        }
+        if self.borrowed_steps == self.len() {
+            for record in &current {
+                record.write_json(out)?;
+                out.push(b'\n');
+            }
+            return Some(Outcome::Emitted(current.len()));
+        }
+        let values = current.iter().map(BorrowedRecord::to_value).collect::<Option<Vec<_>>>()?;
+        Some(write_outcome(self.apply_from(self.borrowed_steps, values), out))
     }
 
     /// Runs a batch of payloads: outcomes counted, rejects listed with their input index, outputs combined into
@@ -299,5 +375,20 @@ impl Pipeline {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Appends the emitted records (if any) to `out` as NDJSON; the outcome keeps their number.
+fn write_outcome(outcome: Outcome, out: &mut Vec<u8>) -> Outcome<usize> {
+    match outcome {
+        Outcome::Emitted(records) => {
+            for record in &records {
+                serde_json::to_writer(&mut *out, record).expect("writing to memory");
+                out.push(b'\n');
+            }
+            Outcome::Emitted(records.len())
+        }
+        Outcome::Filtered { step } => Outcome::Filtered { step },
+        Outcome::Rejected(rejection) => Outcome::Rejected(rejection),
     }
 }

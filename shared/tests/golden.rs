@@ -1,6 +1,7 @@
 //! Golden pipelines: each `tests/golden/<case>/` holds a `pipeline.yaml` and an `input.jsonl`, and the expected
 //! `expected.jsonl` (outputs), `expected.rejects.jsonl` (line, step, reason) and `expected.counts.json`.
-//! Adding a folder adds a case. `UPDATE_GOLDEN=1 cargo test -p salesflow-core --test golden` rewrites the
+//! Every line also goes through `Pipeline::write_ndjson` (the borrowed fast path of `salesflow transform`),
+//! which must give the same outcome and the same bytes. Adding a folder adds a case. `UPDATE_GOLDEN=1 cargo test -p salesflow-core --test golden` rewrites the
 //! expected files: review the diff before committing it.
 
 use std::path::{Path, PathBuf};
@@ -20,20 +21,27 @@ fn run_case(dir: &Path) -> (String, String, String) {
         }
         let outcome = pipeline.apply_json(line.as_bytes());
         counts.record(&outcome, &pipeline);
+        let mut written = Vec::new();
+        let fast = pipeline.write_ndjson(line.as_bytes(), &mut written);
+        let mut expected = String::new();
         match outcome {
             Outcome::Emitted(records) => {
-                for r in records {
-                    outputs.push_str(&serde_json::to_string(&r).unwrap());
-                    outputs.push('\n');
+                for r in &records {
+                    expected.push_str(&serde_json::to_string(r).unwrap());
+                    expected.push('\n');
                 }
+                assert_eq!(fast, Outcome::Emitted(records.len()), "{}, line {}", dir.display(), i + 1);
+                outputs.push_str(&expected);
             }
-            Outcome::Filtered { .. } => {}
+            Outcome::Filtered { step } => assert_eq!(fast, Outcome::Filtered { step }),
             Outcome::Rejected(r) => {
+                assert_eq!(fast, Outcome::Rejected(r.clone()), "{}, line {}", dir.display(), i + 1);
                 let line = json!({"line": i + 1, "step": r.step_label(), "reason": r.error.to_string()});
                 rejects.push_str(&serde_json::to_string(&line).unwrap());
                 rejects.push('\n');
             }
         }
+        assert_eq!(String::from_utf8(written).unwrap(), expected, "{}, line {}", dir.display(), i + 1);
     }
     assert!(counts.balanced(), "{}: counts do not add up: {counts:?}", dir.display());
     (outputs, rejects, serde_json::to_string_pretty(&counts).unwrap() + "\n")

@@ -1,6 +1,6 @@
 //! Property tests of the engine's invariants: every input has exactly one outcome (counts add up, whatever the
 //! bytes), decimal line totals are exact, splitting loses no line, the combiner loses or invents no record, and
-//! a filter only ever drops.
+//! a filter only ever drops, and the borrowed fast path (`write_ndjson`) writes what the `Value` path writes.
 
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -129,4 +129,51 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn the_borrowed_path_writes_what_the_value_path_writes(
+        payloads in proptest::collection::vec(prop_oneof![payload(), spaced_payload()], 0..20),
+        limit in 0i64..2000,
+        drop in any::<bool>(),
+        index in any::<bool>(),
+        then_map in any::<bool>(),
+    ) {
+        let mode = if drop { "drop" } else { "keep" };
+        let index_field = if index { ", index_field: line_no" } else { "" };
+        let map = if then_map { "\n  - map: [{set: {field: twice, expr: \"unit_price * 2\"}}]" } else { "" };
+        let text = format!("pipeline:\n  - splitter: {{path: \"$.lines[*]\", carry: [receipt_id, store_id]{index_field}}}\n  \
+            - filter: {{where: \"@.unit_price < {limit}\", mode: {mode}}}{map}");
+        let pipeline = PipelineConfig::parse(&text).unwrap().compile(&EmbeddedResources(&[])).unwrap();
+        for payload in &payloads {
+            let mut written = Vec::new();
+            let fast = pipeline.write_ndjson(payload, &mut written);
+            let mut expected = Vec::new();
+            let slow = match pipeline.apply_json(payload) {
+                Outcome::Emitted(records) => {
+                    for r in &records {
+                        serde_json::to_writer(&mut expected, r).unwrap();
+                        expected.push(b'\n');
+                    }
+                    Outcome::Emitted(records.len())
+                }
+                Outcome::Filtered { step } => Outcome::Filtered { step },
+                Outcome::Rejected(r) => Outcome::Rejected(r),
+            };
+            prop_assert_eq!(fast, slow);
+            prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&expected));
+        }
+    }
+}
+
+/// A receipt written the way other producers write JSON: pretty-printed with escaped non-ASCII, so the borrowed
+/// path sees whitespace inside values and escapes it must not copy as they are.
+fn spaced_payload() -> impl Strategy<Value = Vec<u8>> {
+    receipt().prop_map(|r| {
+        let pretty = serde_json::to_string_pretty(&r).unwrap();
+        pretty
+            .chars()
+            .map(|c| if c.is_ascii() { c.to_string() } else { format!("\\u{:04x}", c as u32) })
+            .collect::<String>()
+            .into_bytes()
+    })
 }

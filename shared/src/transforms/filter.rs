@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{CompileContext, Transform};
+use crate::borrowed::{BorrowedRecord, BorrowedTransform};
 use crate::decimal::parse_decimal;
 use crate::error::{ConfigError, RecordError};
 use crate::jsonpath::Query;
@@ -103,7 +104,19 @@ impl Comparison {
     /// then decides).
     fn holds(&self, record: &Value) -> Option<bool> {
         let Some(Value::Number(n)) = record.get(&self.field) else { return Some(false) };
-        let x = parse_decimal(n.as_str())?;
+        self.holds_for(n.as_str())
+    }
+
+    /// [`holds`](Self::holds) on a borrowed record: only a JSON number (`-` or a digit first) compares.
+    fn holds_borrowed(&self, record: &BorrowedRecord) -> Option<bool> {
+        match record.get(&self.field).map(|v| v.get()) {
+            Some(text) if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => self.holds_for(text),
+            _ => Some(false),
+        }
+    }
+
+    fn holds_for(&self, number: &str) -> Option<bool> {
+        let x = parse_decimal(number)?;
         Some(match self.op {
             Ordering::Less => x < self.value,
             Ordering::LessOrEqual => x <= self.value,
@@ -169,12 +182,31 @@ impl Filter {
     }
 }
 
+impl BorrowedTransform for Filter {
+    /// Only the native comparison runs borrowed; a number it cannot decide sends the input to the `Value` path.
+    fn apply_borrowed<'a>(
+        &self,
+        record: BorrowedRecord<'a>,
+        out: &mut Vec<BorrowedRecord<'a>>,
+    ) -> Option<Result<(), RecordError>> {
+        let matched = self.comparison.as_ref()?.holds_borrowed(&record)?;
+        if matched == (self.mode == FilterMode::Keep) {
+            out.push(record);
+        }
+        Some(Ok(()))
+    }
+}
+
 impl Transform for Filter {
     fn apply(&self, record: Value, out: &mut Vec<Value>) -> Result<(), RecordError> {
         if let (true, record) = self.passes(record) {
             out.push(record);
         }
         Ok(())
+    }
+
+    fn borrowed(&self) -> Option<&dyn BorrowedTransform> {
+        self.comparison.is_some().then_some(self as _)
     }
 
     fn describe(&self) -> String {

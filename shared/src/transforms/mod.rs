@@ -11,6 +11,7 @@ pub mod validate;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::borrowed::BorrowedTransform;
 use crate::error::{ConfigError, RecordError};
 use crate::reference::Resources;
 
@@ -49,6 +50,12 @@ pub trait Transform: Send + Sync + std::fmt::Debug {
 
     /// One line for `salesflow pipeline check`'s plan.
     fn describe(&self) -> String;
+
+    /// The same step on borrowed records (the fast path of `salesflow transform`), when this step, as
+    /// configured, has one.
+    fn borrowed(&self) -> Option<&dyn BorrowedTransform> {
+        None
+    }
 }
 
 /// What compiling a step needs: where files come from, and the prefix of error paths (`pipeline[2].map`).

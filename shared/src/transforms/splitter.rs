@@ -3,10 +3,14 @@
 //! only the carried fields are copied. A record whose query selects nothing produces no child (it counts as
 //! filtered by this step).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{CompileContext, Transform};
+use crate::borrowed::{BorrowedRecord, BorrowedTransform, indexed_children, member_index};
 use crate::error::{ConfigError, RecordError};
 use crate::jsonpath::Query;
 
@@ -103,16 +107,81 @@ impl Splitter {
         Value::Object(fields)
     }
 
-    /// The elements of the array at `path`, taken out of the record, if the record has one there.
-    fn take_array(record: &mut Value, path: &[String]) -> Option<Vec<Value>> {
+    /// What `[*]` selects at `path` (an array's elements, an object's member values), taken out of the
+    /// record, each with its index.
+    fn take_children(record: &mut Value, path: &[String]) -> Option<Vec<(u64, Value)>> {
         let mut node = record;
         for name in path {
             node = node.get_mut(name)?;
         }
-        match node {
-            Value::Array(items) => Some(std::mem::take(items)),
-            _ => None,
+        match node.take() {
+            Value::Array(items) => Some(items.into_iter().enumerate().map(|(i, v)| (i as u64, v)).collect()),
+            Value::Object(members) => {
+                Some(members.into_iter().enumerate().map(|(i, (name, v))| (member_index(&name, i), v)).collect())
+            }
+            other => {
+                *node = other;
+                None
+            }
         }
+    }
+
+    /// The borrowed form of [`child`](Self::child).
+    fn borrowed_child<'a>(
+        &self,
+        node: &'a RawValue,
+        index: u64,
+        carried: &[(Cow<'a, str>, Cow<'a, RawValue>)],
+    ) -> BorrowedRecord<'a> {
+        let mut child =
+            BorrowedRecord::from_raw(node).unwrap_or_else(|| BorrowedRecord::single("value", Cow::Borrowed(node)));
+        let mut at = 0;
+        for (name, value) in carried {
+            if !child.contains(name) {
+                child.insert_at(at, name.clone(), value.clone());
+                at += 1;
+            }
+        }
+        if let Some(field) = &self.index_field
+            && !child.contains(field)
+        {
+            let index = RawValue::from_string(index.to_string()).expect("an integer is JSON");
+            child.insert_at(at, Cow::Owned(field.clone()), Cow::Owned(index));
+        }
+        child
+    }
+}
+
+impl BorrowedTransform for Splitter {
+    fn apply_borrowed<'a>(
+        &self,
+        record: BorrowedRecord<'a>,
+        out: &mut Vec<BorrowedRecord<'a>>,
+    ) -> Option<Result<(), RecordError>> {
+        let path = self.array_path.as_ref()?;
+        // Walk to the selected value through the input's own slices (a value made by an earlier step is not
+        // walked into: that record takes the `Value` path).
+        let borrowed = |value: Option<&Cow<'a, RawValue>>| match value {
+            None => Some(None),
+            Some(Cow::Borrowed(v)) => Some(Some(*v)),
+            Some(Cow::Owned(_)) => None,
+        };
+        let mut node = borrowed(record.get(&path[0]))?;
+        for name in &path[1..] {
+            let Some(parent) = node.and_then(BorrowedRecord::from_raw) else {
+                node = None;
+                break;
+            };
+            node = borrowed(parent.get(name))?;
+        }
+        let Some(children) = node.and_then(indexed_children) else { return Some(Ok(())) };
+        let carried: Vec<(Cow<'a, str>, Cow<'a, RawValue>)> =
+            self.carry.iter().filter_map(|f| record.entry(f).cloned()).collect();
+        out.reserve(children.len());
+        for (index, node) in children {
+            out.push(self.borrowed_child(node, index, &carried));
+        }
+        Some(Ok(()))
     }
 }
 
@@ -123,10 +192,10 @@ impl Transform for Splitter {
             _ => Vec::new(),
         };
         if let Some(path) = &self.array_path {
-            let items = Self::take_array(&mut record, path).unwrap_or_default();
-            out.reserve(items.len());
-            for (index, node) in items.into_iter().enumerate() {
-                out.push(self.child(node, index as u64, &carried));
+            let children = Self::take_children(&mut record, path).unwrap_or_default();
+            out.reserve(children.len());
+            for (index, node) in children {
+                out.push(self.child(node, index, &carried));
             }
             return Ok(());
         }
@@ -141,6 +210,10 @@ impl Transform for Splitter {
             out.push(self.child(node, index, &carried));
         }
         Ok(())
+    }
+
+    fn borrowed(&self) -> Option<&dyn BorrowedTransform> {
+        self.array_path.is_some().then_some(self as _)
     }
 
     fn describe(&self) -> String {
