@@ -272,17 +272,8 @@ impl<S: ObjectStore> Exporter<S> {
         self.store.put(bucket, &hourly_key, Bytes::from(body), content_type::CSV).await?;
         state.hourly_sales.insert(hourly_name.clone());
         // The commit point: from here on manifests list the merged files instead of the pieces.
-        let record = plan.record(merged_lines.clone(), vec![hourly_name], now);
-        self.store
-            .put(
-                bucket,
-                &layout.compaction_record_key(plan.partition),
-                Bytes::from(record.to_bytes()),
-                content_type::JSON,
-            )
-            .await?;
+        self.commit(state, plan.record(merged_lines.clone(), vec![hourly_name], now)).await?;
         state.sales_lines.extend(merged_lines.iter().cloned());
-        state.record = Some(record);
         tracing::info!(
             hour = %hour_label(plan.partition),
             generation = plan.generation,
@@ -340,16 +331,7 @@ impl<S: ObjectStore> Exporter<S> {
         self.store.put(bucket, &format!("{prefix}{name}"), Bytes::from(body), content_type::CSV).await?;
         state.hourly_sales.insert(name.clone());
         // The commit point: from here on manifests list the rollup instead of the pieces (and earlier rollup).
-        let record = plan.record(name.clone(), now);
-        self.store
-            .put(
-                bucket,
-                &layout.compaction_record_key(plan.partition),
-                Bytes::from(record.to_bytes()),
-                content_type::JSON,
-            )
-            .await?;
-        state.record = Some(record);
+        self.commit(state, plan.record(name.clone(), now)).await?;
         tracing::info!(
             hour = %hour_label(plan.partition),
             generation = plan.generation,
@@ -364,6 +346,15 @@ impl<S: ObjectStore> Exporter<S> {
             hourly_sales_rows: rows,
             merged: name,
         }))
+    }
+
+    /// Puts an hour's compaction record, the commit point of a compaction or rollup (manifests then list what it
+    /// merged instead of what it replaced), and keeps it as the hour's record.
+    async fn commit(&self, state: &mut HourState, record: CompactionRecord) -> Result<(), HandlerError> {
+        let key = self.config.layout.compaction_record_key(state.partition);
+        self.store.put(&self.config.bucket, &key, Bytes::from(record.to_bytes()), content_type::JSON).await?;
+        state.record = Some(record);
+        Ok(())
     }
 
     /// Uploads a merged `sales_lines` part; its file name, or "" when the CSV writer had failed.
