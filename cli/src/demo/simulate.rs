@@ -170,6 +170,8 @@ pub struct DayResult {
 /// The whole run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
+    /// The ingest handler's counts of both days, summed: records in, landed (emitted), filtered, rejected (with
+    /// why) and the lines landed (outputs).
     pub records_in: u64,
     pub landed: u64,
     pub filtered: u64,
@@ -428,23 +430,13 @@ pub async fn run(args: &DemoArgs, plans: &[DayPlan; 2]) -> anyhow::Result<(Vec<D
     engine.progress.finish_and_clear();
 
     let mut days = Vec::new();
+    let mut all = Counts::default();
     for ((plan, ledger), counts) in plans.iter().zip(ledgers).zip(&engine.day_counts) {
         let sent = ledger.receipts + ledger.training + ledger.bad.values().sum::<u64>();
         if sent != counts.records_in || !counts.balanced() {
             bail!("{}: {sent} records sent but the ingest handler counted {counts}", plan.label);
         }
-        let t = &mut engine.totals;
-        t.records_in += counts.records_in;
-        t.landed += counts.emitted;
-        t.filtered += counts.filtered;
-        t.rejected += counts.rejected;
-        t.lines += counts.outputs;
-        for (k, v) in &counts.filtered_by {
-            *t.filtered_by.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &counts.rejected_by {
-            *t.rejected_by.entry(k.clone()).or_default() += v;
-        }
+        all.merge(counts);
         days.push(DayResult {
             label: plan.label.to_string(),
             date: plan.date.to_string(),
@@ -462,8 +454,16 @@ pub async fn run(args: &DemoArgs, plans: &[DayPlan; 2]) -> anyhow::Result<(Vec<D
             turnover_by_hour: ledger.by_hour.iter().map(|(k, v)| (*k, v.to_string())).collect(),
         });
     }
-    engine.totals.sales_lines_rows = engine.hour_rows.values().sum();
-    engine.totals.hours_compacted = engine.hour_rows.len() as u64;
+    let t = &mut engine.totals;
+    t.records_in = all.records_in;
+    t.landed = all.emitted;
+    t.filtered = all.filtered;
+    t.rejected = all.rejected;
+    t.lines = all.outputs;
+    t.filtered_by = all.filtered_by;
+    t.rejected_by = all.rejected_by;
+    t.sales_lines_rows = engine.hour_rows.values().sum();
+    t.hours_compacted = engine.hour_rows.len() as u64;
     Ok((days, engine.totals))
 }
 
