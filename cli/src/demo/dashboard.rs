@@ -6,11 +6,14 @@
 //! cumulative sales against a least-squares trend line with its R².
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
+use salesflow_core::datasets::hourly_sales::{self, HourlyRow};
+use salesflow_core::datasets::read_rows;
 use salesflow_core::manifest::{Manifest, split_uri};
 
 use super::simulate::{DayPlan, DayResult, OPENING_HOUR};
@@ -569,59 +572,39 @@ fn manifests_of(bucket_dir: &Path, plan: &DayPlan) -> anyhow::Result<Vec<PathBuf
 
 /// Adds one `hourly_sales` file's rows of the plan's store-time date into `data`; returns the rows read.
 fn read_hourly(path: &Path, plan: &DayPlan, data: &mut DayData) -> anyhow::Result<u64> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let col = |name: &str| {
-        headers.iter().position(|h| h == name).with_context(|| format!("{}: no column {name}", path.display()))
-    };
-    let [date, hour, store, city, region, lat, lon, manager, category, turnover, lines, returns] = [
-        "date",
-        "hour",
-        "store_id",
-        "city",
-        "region",
-        "latitude",
-        "longitude",
-        "manager",
-        "category",
-        "turnover",
-        "lines",
-        "returns",
-    ]
-    .map(col);
-    let (date, hour, store, city, region, lat, lon, manager, category, turnover, lines, returns) =
-        (date?, hour?, store?, city?, region?, lat?, lon?, manager?, category?, turnover?, lines?, returns?);
-    let wanted = plan.date.to_string();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let records = read_rows(BufReader::new(file), &hourly_sales::COLUMNS)
+        .with_context(|| format!("{}: not an hourly_sales file", path.display()))?;
     let last = plan.last_hour();
     let mut rows = 0;
-    for record in reader.records() {
-        let r = record.with_context(|| format!("{}: bad CSV", path.display()))?;
+    for record in records {
+        let record = record.with_context(|| format!("{}: bad CSV", path.display()))?;
+        let row = HourlyRow::from_row(&record).with_context(|| format!("{}: bad row", path.display()))?;
         rows += 1;
-        if &r[date] != wanted.as_str() {
+        if row.date != plan.date {
             continue;
         }
-        let h: i8 = r[hour].parse().with_context(|| format!("{}: bad hour", path.display()))?;
-        let v: Decimal =
-            r[turnover].parse().with_context(|| format!("{}: bad turnover {}", path.display(), &r[turnover]))?;
-        let n_lines: u64 = r[lines].parse().unwrap_or(0);
+        let v = row.turnover;
+        let region = row.region.unwrap_or_default();
         data.total += v;
-        *data.by_hour.entry(h).or_default() += v;
-        *data.by_category.entry(r[category].to_string()).or_default() += v;
-        let m = data.by_manager.entry(r[manager].to_string()).or_insert_with(|| (r[region].to_string(), Decimal::ZERO));
+        *data.by_hour.entry(row.hour).or_default() += v;
+        *data.by_category.entry(row.key.category).or_default() += v;
+        let m =
+            data.by_manager.entry(row.manager.unwrap_or_default()).or_insert_with(|| (region.clone(), Decimal::ZERO));
         m.1 += v;
-        data.stores.insert(r[store].to_string());
-        data.lines += n_lines;
-        data.returns += r[returns].parse::<u64>().unwrap_or(0);
-        if h == last {
-            let s = data.last_hour_stores.entry(r[store].to_string()).or_insert_with(|| StoreSales {
-                city: r[city].to_string(),
-                region: r[region].to_string(),
-                latitude: r[lat].parse().unwrap_or(0.0),
-                longitude: r[lon].parse().unwrap_or(0.0),
+        data.stores.insert(row.key.store_id.clone());
+        data.lines += row.lines;
+        data.returns += row.returns;
+        if row.hour == last {
+            let s = data.last_hour_stores.entry(row.key.store_id).or_insert_with(|| StoreSales {
+                city: row.city.unwrap_or_default(),
+                region,
+                latitude: row.latitude.and_then(|d| d.to_f64()).unwrap_or(0.0),
+                longitude: row.longitude.and_then(|d| d.to_f64()).unwrap_or(0.0),
                 ..StoreSales::default()
             });
             s.turnover += v;
-            s.lines += n_lines;
+            s.lines += row.lines;
         }
     }
     Ok(rows)
