@@ -36,7 +36,7 @@ pub struct TransformArgs {
 }
 
 /// Lines are processed in chunks of about this many bytes.
-const CHUNK_BYTES: usize = 8 << 20;
+const CHUNK_BYTES: usize = 4 << 20;
 /// Lines per parallel task.
 const LINES_PER_TASK: usize = 32;
 
@@ -117,16 +117,15 @@ fn transform_input(
             let mut carry = Vec::new();
             loop {
                 let mut chunk = std::mem::take(&mut carry);
-                let start = chunk.len();
-                chunk.resize(start + CHUNK_BYTES, 0);
-                let n = match read_full(&mut reader, &mut chunk[start..]) {
+                chunk.reserve(CHUNK_BYTES);
+                // `read_to_end` fills the spare capacity without zeroing it first.
+                let n = match (&mut reader).take(CHUNK_BYTES as u64).read_to_end(&mut chunk) {
                     Ok(n) => n,
                     Err(e) => {
                         let _ = chunk_tx.send(Err(anyhow::Error::new(e).context(format!("cannot read {name_ref}"))));
                         return total;
                     }
                 };
-                chunk.truncate(start + n);
                 total += n as u64;
                 if n > 0 {
                     // Keep a trailing partial line for the next chunk.
@@ -165,7 +164,12 @@ fn transform_input(
                 }
             };
             let body = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
-            let lines: Vec<&[u8]> = body.split(|&b| b == b'\n').collect();
+            let mut lines = Vec::with_capacity(body.len() / 1024);
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', body).chain([body.len()]) {
+                lines.push(&body[start..end]);
+                start = end + 1;
+            }
             let results: Vec<Processed> = lines
                 .par_chunks(LINES_PER_TASK)
                 .enumerate()
@@ -187,21 +191,10 @@ fn transform_input(
     })
 }
 
-fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
 fn process(pipeline: &Pipeline, lines: &[&[u8]], file: &str, first_line: u64) -> Processed {
     let mut p = Processed::default();
+    // Splitting and carrying fields usually makes the output a little larger than the input.
+    p.out.reserve(lines.iter().map(|l| l.len()).sum::<usize>() * 3 / 2);
     for (i, line) in lines.iter().enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {

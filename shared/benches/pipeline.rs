@@ -92,6 +92,14 @@ fn steps(c: &mut Criterion) {
     group.bench_function("split_filter_end_to_end", |b| {
         b.iter(|| input.iter().for_each(|r| drop(black_box(bench.apply_json(r)))))
     });
+    // The same job as `salesflow transform` runs it: borrowed records, NDJSON written.
+    let mut out = Vec::with_capacity(bytes as usize * 2);
+    group.bench_function("split_filter_write_ndjson", |b| {
+        b.iter(|| {
+            out.clear();
+            input.iter().for_each(|r| drop(black_box(bench.write_ndjson(r, &mut out))));
+        })
+    });
     group.finish();
 }
 

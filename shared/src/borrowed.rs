@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -34,6 +34,13 @@ pub trait BorrowedTransform: Send + Sync {
         record: BorrowedRecord<'a>,
         out: &mut Vec<BorrowedRecord<'a>>,
     ) -> Option<Result<(), RecordError>>;
+
+    /// The step as the first of a pipeline, on the payload's text; a step may read the text in a way that
+    /// saves a pass (see [`BorrowedRecord::parse_split`]). `None` as for `apply_borrowed`, and when the text is
+    /// not one JSON object.
+    fn apply_to_text<'a>(&self, text: &'a str, out: &mut Vec<BorrowedRecord<'a>>) -> Option<Result<(), RecordError>> {
+        self.apply_borrowed(BorrowedRecord::parse(text)?, out)
+    }
 }
 
 impl<'a> BorrowedRecord<'a> {
@@ -43,6 +50,16 @@ impl<'a> BorrowedRecord<'a> {
         let record = BorrowedRecord::deserialize(&mut de).ok()?;
         de.end().ok()?;
         Some(record)
+    }
+
+    /// Parses one JSON object whose field `split` is an array of objects, reading that array's objects in the
+    /// same pass: the record (without `split`) and the objects, or no objects when the field is missing.
+    /// `None` when the text is anything else; the caller then parses it the general way.
+    pub fn parse_split(text: &'a str, split: &str) -> Option<(Self, Option<Vec<BorrowedRecord<'a>>>)> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed = SplitSeed { split }.deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        Some(parsed)
     }
 
     /// The fields of a value that is a JSON object; `None` for any other value.
@@ -105,7 +122,16 @@ impl<'a> BorrowedRecord<'a> {
             if i > 0 {
                 out.push(b',');
             }
-            serde_json::to_writer(&mut *out, name.as_ref()).expect("writing to memory");
+            match name {
+                // Borrowed names had no escapes in the input, and a JSON string cannot hold a bare `"` or
+                // control character: serde_json writes them as they are.
+                Cow::Borrowed(name) => {
+                    out.push(b'"');
+                    out.extend_from_slice(name.as_bytes());
+                    out.push(b'"');
+                }
+                Cow::Owned(name) => serde_json::to_writer(&mut *out, name).expect("writing to memory"),
+            }
             out.push(b':');
             let text = value.get();
             if written_as_is(text) {
@@ -178,21 +204,77 @@ impl<'de> Deserialize<'de> for BorrowedRecord<'de> {
     }
 }
 
+/// A node `[*]` selected: an object, already split into its fields, or any other value.
+pub enum Node<'a> {
+    Object(BorrowedRecord<'a>),
+    Other(&'a RawValue),
+}
+
+impl<'a> Node<'a> {
+    fn of(raw: &'a RawValue) -> Option<Self> {
+        if raw.get().starts_with('{') {
+            BorrowedRecord::parse(raw.get()).map(Node::Object)
+        } else {
+            Some(Node::Other(raw))
+        }
+    }
+}
+
+/// Reads an object like [`BorrowedRecord`]'s `Deserialize`, but the field `split` as an array of objects.
+struct SplitSeed<'s> {
+    split: &'s str,
+}
+
+impl<'de> DeserializeSeed<'de> for SplitSeed<'_> {
+    type Value = (BorrowedRecord<'de>, Option<Vec<BorrowedRecord<'de>>>);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SplitSeed<'_> {
+    type Value = (BorrowedRecord<'de>, Option<Vec<BorrowedRecord<'de>>>);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a JSON object whose `{}` is an array of objects", self.split)
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+        let mut record = BorrowedRecord { fields: Vec::with_capacity(map.size_hint().unwrap_or(8)) };
+        let mut children = None;
+        while let Some(Key(name)) = map.next_key()? {
+            if name == self.split {
+                children = Some(map.next_value()?); // a repeated field: the last one wins, as in `Value`
+            } else {
+                let value: &'de RawValue = map.next_value()?;
+                record.push(name, Cow::Borrowed(value));
+            }
+        }
+        Ok((record, children))
+    }
+}
+
 /// What `[*]` selects in a value, each with the index a splitter child gets: the elements of an array (their
 /// positions), or the member values of an object (the member name when it is a number, as in the node's
 /// JSON pointer, else the position); `None` for any other value.
-pub fn indexed_children(raw: &RawValue) -> Option<Vec<(u64, &RawValue)>> {
-    match raw.get().as_bytes().first() {
+pub fn indexed_children(raw: &RawValue) -> Option<Vec<(u64, Node<'_>)>> {
+    let text = raw.get();
+    match text.as_bytes().first() {
         Some(b'[') => {
-            let items: Vec<&RawValue> = serde_json::from_str(raw.get()).ok()?;
-            Some(items.into_iter().enumerate().map(|(i, v)| (i as u64, v)).collect())
+            // An array of objects (the usual case) is read in one pass; anything else element by element.
+            if let Ok(objects) = serde_json::from_str::<Vec<BorrowedRecord>>(text) {
+                return Some(objects.into_iter().enumerate().map(|(i, r)| (i as u64, Node::Object(r))).collect());
+            }
+            let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+            items.into_iter().enumerate().map(|(i, v)| Some((i as u64, Node::of(v)?))).collect()
         }
-        Some(b'{') => BorrowedRecord::from_raw(raw)?
+        Some(b'{') => BorrowedRecord::parse(text)?
             .fields
             .into_iter()
             .enumerate()
             .map(|(i, (name, value))| match value {
-                Cow::Borrowed(value) => Some((member_index(&name, i), value)),
+                Cow::Borrowed(value) => Some((member_index(&name, i), Node::of(value)?)),
                 Cow::Owned(_) => None,
             })
             .collect(),
@@ -249,9 +331,29 @@ mod tests {
     }
 
     #[test]
+    fn parse_split_reads_the_array_of_objects_in_one_pass() {
+        let (parent, lines) =
+            BorrowedRecord::parse_split(r#"{"id":1,"lines":[{"a":1},{"b":"x"}],"z":2}"#, "lines").unwrap();
+        assert_eq!(parent.to_value().unwrap(), serde_json::json!({"id": 1, "z": 2}));
+        let lines: Vec<Value> = lines.unwrap().iter().map(|r| r.to_value().unwrap()).collect();
+        assert_eq!(lines, [serde_json::json!({"a": 1}), serde_json::json!({"b": "x"})]);
+        assert!(BorrowedRecord::parse_split(r#"{"id":1}"#, "lines").unwrap().1.is_none());
+        for other in [r#"{"lines":[1]}"#, r#"{"lines":{}}"#, r#"{"lines":[]} x"#, "[]"] {
+            assert!(BorrowedRecord::parse_split(other, "lines").is_none(), "{other}");
+        }
+    }
+
+    #[test]
     fn children_of_arrays_and_objects() {
         let raw = |t: &str| RawValue::from_string(t.to_string()).unwrap();
-        let texts = |v: Vec<(u64, &RawValue)>| v.iter().map(|(i, r)| (*i, r.get().to_string())).collect::<Vec<_>>();
+        let texts = |v: Vec<(u64, Node)>| {
+            v.iter()
+                .map(|(i, node)| match node {
+                    Node::Object(r) => (*i, r.to_value().unwrap().to_string()),
+                    Node::Other(raw) => (*i, raw.get().to_string()),
+                })
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             texts(indexed_children(&raw(r#"[1, {"a":2}]"#)).unwrap()),
             [(0, "1".to_string()), (1, r#"{"a":2}"#.to_string())]
@@ -261,5 +363,7 @@ mod tests {
             [(0, "1".to_string()), (7, r#""z""#.to_string())]
         );
         assert!(indexed_children(&raw("3")).is_none());
+        let mixed = texts(indexed_children(&raw(r#"[{"a":1}, [2], "x"]"#)).unwrap());
+        assert_eq!(mixed, [(0, r#"{"a":1}"#.to_string()), (1, "[2]".to_string()), (2, r#""x""#.to_string())]);
     }
 }

@@ -301,15 +301,23 @@ impl Pipeline {
         if self.borrowed_steps == 0 {
             return None;
         }
-        let mut current = vec![BorrowedRecord::parse(std::str::from_utf8(payload).ok()?)?];
+        let text = std::str::from_utf8(payload).ok()?;
+        let mut current = Vec::new();
         let mut next = Vec::new();
         for (step, compiled) in self.steps[..self.borrowed_steps].iter().enumerate() {
             let transform = compiled.transform.borrowed().expect("counted at compile time");
+            let mut result = Ok(());
+            if step == 0 {
+                result = transform.apply_to_text(text, &mut next)?;
+            }
             for record in current.drain(..) {
-                if let Err(error) = transform.apply_borrowed(record, &mut next)? {
-                    let rejection = Rejection { step: Some(step), step_kind: compiled.kind, error };
-                    return Some(Outcome::Rejected(rejection));
+                result = transform.apply_borrowed(record, &mut next)?;
+                if result.is_err() {
+                    break;
                 }
+            }
+            if let Err(error) = result {
+                return Some(Outcome::Rejected(Rejection { step: Some(step), step_kind: compiled.kind, error }));
             }
             if next.is_empty() {
                 return Some(Outcome::Filtered { step });

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{CompileContext, Transform};
-use crate::borrowed::{BorrowedRecord, BorrowedTransform, indexed_children, member_index};
+use crate::borrowed::{BorrowedRecord, BorrowedTransform, Node, indexed_children, member_index};
 use crate::error::{ConfigError, RecordError};
 use crate::jsonpath::Query;
 
@@ -126,15 +126,33 @@ impl Splitter {
         }
     }
 
+    /// The borrowed form of the split: one child per node, with the parent's carried fields.
+    fn push_borrowed_children<'a>(
+        &self,
+        parent: &BorrowedRecord<'a>,
+        children: impl IntoIterator<Item = (u64, Node<'a>), IntoIter: ExactSizeIterator>,
+        out: &mut Vec<BorrowedRecord<'a>>,
+    ) {
+        let carried: Vec<(Cow<'a, str>, Cow<'a, RawValue>)> =
+            self.carry.iter().filter_map(|f| parent.entry(f).cloned()).collect();
+        let children = children.into_iter();
+        out.reserve(children.len());
+        for (index, node) in children {
+            out.push(self.borrowed_child(node, index, &carried));
+        }
+    }
+
     /// The borrowed form of [`child`](Self::child).
     fn borrowed_child<'a>(
         &self,
-        node: &'a RawValue,
+        node: Node<'a>,
         index: u64,
         carried: &[(Cow<'a, str>, Cow<'a, RawValue>)],
     ) -> BorrowedRecord<'a> {
-        let mut child =
-            BorrowedRecord::from_raw(node).unwrap_or_else(|| BorrowedRecord::single("value", Cow::Borrowed(node)));
+        let mut child = match node {
+            Node::Object(fields) => fields,
+            Node::Other(value) => BorrowedRecord::single("value", Cow::Borrowed(value)),
+        };
         let mut at = 0;
         for (name, value) in carried {
             if !child.contains(name) {
@@ -174,14 +192,23 @@ impl BorrowedTransform for Splitter {
             };
             node = borrowed(parent.get(name))?;
         }
-        let Some(children) = node.and_then(indexed_children) else { return Some(Ok(())) };
-        let carried: Vec<(Cow<'a, str>, Cow<'a, RawValue>)> =
-            self.carry.iter().filter_map(|f| record.entry(f).cloned()).collect();
-        out.reserve(children.len());
-        for (index, node) in children {
-            out.push(self.borrowed_child(node, index, &carried));
+        if let Some(children) = node.and_then(indexed_children) {
+            self.push_borrowed_children(&record, children, out);
         }
         Some(Ok(()))
+    }
+
+    /// `$.lines[*]` (not carried): the receipt and its lines are read in one pass.
+    fn apply_to_text<'a>(&self, text: &'a str, out: &mut Vec<BorrowedRecord<'a>>) -> Option<Result<(), RecordError>> {
+        if let Some([field]) = self.array_path.as_deref()
+            && !self.carry.contains(field)
+            && let Some((parent, children)) = BorrowedRecord::parse_split(text, field)
+        {
+            let children = children.unwrap_or_default().into_iter().enumerate();
+            self.push_borrowed_children(&parent, children.map(|(i, child)| (i as u64, Node::Object(child))), out);
+            return Some(Ok(()));
+        }
+        self.apply_borrowed(BorrowedRecord::parse(text)?, out)
     }
 }
 
