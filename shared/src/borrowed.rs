@@ -57,7 +57,7 @@ impl<'a> BorrowedRecord<'a> {
     /// `None` when the text is anything else; the caller then parses it the general way.
     pub fn parse_split(text: &'a str, split: &str) -> Option<(Self, Option<Vec<BorrowedRecord<'a>>>)> {
         let mut de = serde_json::Deserializer::from_str(text);
-        let parsed = SplitSeed { split }.deserialize(&mut de).ok()?;
+        let parsed = SplitSeed { split: Some(split) }.deserialize(&mut de).ok()?;
         de.end().ok()?;
         Some(parsed)
     }
@@ -185,22 +185,7 @@ impl<'de> Deserialize<'de> for Key<'de> {
 
 impl<'de> Deserialize<'de> for BorrowedRecord<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldsVisitor;
-        impl<'de> Visitor<'de> for FieldsVisitor {
-            type Value = BorrowedRecord<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut record = BorrowedRecord { fields: Vec::with_capacity(map.size_hint().unwrap_or(8)) };
-                while let Some(Key(name)) = map.next_key()? {
-                    let value: &'de RawValue = map.next_value()?;
-                    record.push(name, Cow::Borrowed(value));
-                }
-                Ok(record)
-            }
-        }
-        deserializer.deserialize_map(FieldsVisitor)
+        Ok(SplitSeed { split: None }.deserialize(deserializer)?.0)
     }
 }
 
@@ -220,9 +205,9 @@ impl<'a> Node<'a> {
     }
 }
 
-/// Reads an object like [`BorrowedRecord`]'s `Deserialize`, but the field `split` as an array of objects.
+/// Reads a JSON object into a [`BorrowedRecord`], and the field `split`, when given, as an array of objects.
 struct SplitSeed<'s> {
-    split: &'s str,
+    split: Option<&'s str>,
 }
 
 impl<'de> DeserializeSeed<'de> for SplitSeed<'_> {
@@ -237,14 +222,17 @@ impl<'de> Visitor<'de> for SplitSeed<'_> {
     type Value = (BorrowedRecord<'de>, Option<Vec<BorrowedRecord<'de>>>);
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "a JSON object whose `{}` is an array of objects", self.split)
+        match self.split {
+            Some(split) => write!(f, "a JSON object whose `{split}` is an array of objects"),
+            None => f.write_str("a JSON object"),
+        }
     }
 
     fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
         let mut record = BorrowedRecord { fields: Vec::with_capacity(map.size_hint().unwrap_or(8)) };
         let mut children = None;
         while let Some(Key(name)) = map.next_key()? {
-            if name == self.split {
+            if self.split == Some(name.as_ref()) {
                 children = Some(map.next_value()?); // a repeated field: the last one wins, as in `Value`
             } else {
                 let value: &'de RawValue = map.next_value()?;
