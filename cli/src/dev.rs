@@ -7,14 +7,18 @@
 //!   `shardId:sequenceNumber`, `approximateArrivalTimestamp`, `eventSourceARN`, `eventSource`, `awsRegion`),
 //!   batch size and batching window included; calls the ingest handler; honours `batchItemFailures` (retries from
 //!   the reported sequence number, at most `--max-retries` times, then sends the batch's shard and sequence range
-//!   to the on-failure destination and moves on); checkpoints each shard in a file so a restart resumes;
+//!   to the on-failure destination and moves on); on a function error (the handler panics, or names no record
+//!   of the batch) bisects the batch (`BisectBatchOnFunctionError`), the halves counting against
+//!   `--max-retries`; sends records older than `--max-record-age` to the on-failure destination instead of
+//!   the handler (`MaximumRecordAgeInSeconds`); reads a child shard only once its parents are read to their end,
+//!   and picks up the children of a shard that closes; checkpoints each shard in a file so a restart resumes;
 //! - receives the S3 notifications and calls the export handler with them, deleting a message only after it
 //!   succeeded; runs the export's scheduled compaction every `--schedule`;
 //! - shows records/s, lag and rejects; on Ctrl-C finishes the batch in flight, checkpoints and stops (records
 //!   read but not yet handled are read again next time: nothing is lost). `--until-idle` stops once everything
 //!   is drained, after one last scheduled run, and prints a JSON summary (freshness percentiles included).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +41,9 @@ use tokio::sync::watch;
 
 use crate::aws;
 use crate::produce::parse_duration;
+
+mod mapping;
+use mapping::{Action, Outcome, Retries};
 
 /// Lambda's limit on an invocation's payload; a batch is cut before it.
 const MAX_PAYLOAD_BYTES: usize = 6 << 20;
@@ -67,6 +74,14 @@ pub struct DevArgs {
     /// Retries of a batch whose records keep failing, before it goes to the on-failure destination.
     #[arg(long, default_value_t = 5)]
     max_retries: u32,
+    /// Records older than this (from their `approximateArrivalTimestamp`) are not delivered but sent to the
+    /// on-failure destination (the template's `IngestMaximumRecordAgeSeconds`); `0` no limit.
+    #[arg(long, default_value = "6h", value_parser = parse_duration)]
+    max_record_age: Duration,
+    /// On a function error, retry the whole batch instead of splitting it in two (`BisectBatchOnFunctionError`
+    /// false; the template sets it true).
+    #[arg(long)]
+    no_bisect: bool,
     /// Append failed batches (shard, sequence range) to this NDJSON file instead of the
     /// `<stream>-ingest-failures` queue.
     #[arg(long, value_name = "FILE")]
@@ -115,6 +130,12 @@ struct Stats {
     batches: AtomicU64,
     retries: AtomicU64,
     failed_batches: AtomicU64,
+    /// Invocations that ended in a function error (a panic, or `batchItemFailures` naming no record of the batch).
+    function_errors: AtomicU64,
+    /// Batches split in two after a function error.
+    bisections: AtomicU64,
+    /// Records older than `--max-record-age`, sent to the on-failure destination undelivered.
+    expired_records: AtomicU64,
     messages: AtomicU64,
     objects_exported: AtomicU64,
     export_errors: AtomicU64,
@@ -187,7 +208,38 @@ struct Ctx {
     stats: Stats,
     /// Shards caught up with nothing buffered, by shard id.
     idle_shards: Mutex<HashMap<String, bool>>,
+    /// The shards as last listed, their parents, and those read to their end.
+    shards: Mutex<Shards>,
+    /// Shards found after a shard closed (its children), for the main loop to start reading.
+    new_shards: tokio::sync::mpsc::UnboundedSender<String>,
     metrics: bool,
+}
+
+#[derive(Default)]
+struct Shards {
+    listed: HashSet<String>,
+    parents: HashMap<String, Vec<String>>,
+    finished: HashSet<String>,
+}
+
+impl Shards {
+    /// Adds the shards not known yet; returns their ids.
+    fn add(&mut self, shards: &[aws_sdk_kinesis::types::Shard]) -> Vec<String> {
+        let mut added = Vec::new();
+        for shard in shards {
+            if self.listed.insert(shard.shard_id.clone()) {
+                let parents = [&shard.parent_shard_id, &shard.adjacent_parent_shard_id];
+                self.parents.insert(shard.shard_id.clone(), parents.into_iter().flatten().cloned().collect());
+                added.push(shard.shard_id.clone());
+            }
+        }
+        added
+    }
+
+    fn waiting_for(&self, shard: &str) -> Vec<String> {
+        let parents: Vec<&str> = self.parents.get(shard).into_iter().flatten().map(String::as_str).collect();
+        mapping::unfinished_parents(&parents, &self.listed, &self.finished).into_iter().map(String::from).collect()
+    }
 }
 
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
@@ -260,6 +312,9 @@ async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         checkpoints.display()
     );
     let account = stream.arn.split(':').nth(4).unwrap_or("000000000000").to_string();
+    let mut shards = Shards::default();
+    let shard_ids = shards.add(&stream.shards);
+    let (new_shards, mut found_shards) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Ctx {
         metrics: args.metrics,
         args,
@@ -276,15 +331,17 @@ async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         checkpoints,
         stats: Stats::default(),
         idle_shards: Mutex::new(HashMap::new()),
+        shards: Mutex::new(shards),
+        new_shards,
     });
     ctx.stats.touch();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for shard in &stream.shards {
-        ctx.idle_shards.lock().expect("not poisoned").insert(shard.shard_id.clone(), false);
-        tasks.spawn(read_shard(ctx.clone(), shard.shard_id.clone(), stop_rx.clone()));
+    for shard in shard_ids {
+        ctx.idle_shards.lock().expect("not poisoned").insert(shard.clone(), false);
+        tasks.spawn(read_shard(ctx.clone(), shard, stop_rx.clone()));
     }
     tasks.spawn(export_loop(ctx.clone(), stop_rx.clone()));
     if !ctx.args.schedule.is_zero() {
@@ -301,6 +358,9 @@ async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => { interrupted = true; break; }
             _ = sigterm.recv() => { interrupted = true; break; }
+            Some(shard) = found_shards.recv() => {
+                tasks.spawn(read_shard(ctx.clone(), shard, stop_rx.clone()));
+            }
             done = tasks.join_next() => {
                 match done {
                     Some(Ok(Ok(()))) => continue,
@@ -349,7 +409,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
 fn status_line(stats: &Stats, started: Instant) -> String {
     let records = stats.records.load(Relaxed);
     format!(
-        "{records} records ({:.0}/s) | lag {:.1}s | batches {} | emitted {} | rejects {} | retries {} | failed batches {} | exported {} objects",
+        "{records} records ({:.0}/s) | lag {:.1}s | batches {} | emitted {} | rejects {} | retries {} | failed batches {} | expired {} | exported {} objects",
         records as f64 / started.elapsed().as_secs_f64().max(0.001),
         stats.lag_ms.load(Relaxed) as f64 / 1000.0,
         stats.batches.load(Relaxed),
@@ -357,6 +417,7 @@ fn status_line(stats: &Stats, started: Instant) -> String {
         stats.rejected.load(Relaxed),
         stats.retries.load(Relaxed),
         stats.failed_batches.load(Relaxed),
+        stats.expired_records.load(Relaxed),
         stats.objects_exported.load(Relaxed),
     )
 }
@@ -383,6 +444,9 @@ fn summary(stats: &Stats, started: Instant) -> Value {
         "batches": stats.batches.load(Relaxed),
         "retries": stats.retries.load(Relaxed),
         "failed_batches": stats.failed_batches.load(Relaxed),
+        "function_errors": stats.function_errors.load(Relaxed),
+        "bisections": stats.bisections.load(Relaxed),
+        "expired_records": stats.expired_records.load(Relaxed),
         "messages": stats.messages.load(Relaxed),
         "objects_exported": stats.objects_exported.load(Relaxed),
         "export_errors": stats.export_errors.load(Relaxed),
@@ -500,6 +564,22 @@ fn arrival(r: &Record) -> Timestamp {
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// Marks a closed shard read to its end, and lists the shards again to start reading its children.
+async fn shard_finished(ctx: &Ctx, shard: &str) {
+    ctx.shards.lock().expect("not poisoned").finished.insert(shard.to_string());
+    match aws::list_shards(&ctx.kinesis, &ctx.args.stream).await {
+        Ok(listed) => {
+            let added = ctx.shards.lock().expect("not poisoned").add(&listed);
+            for child in added {
+                eprintln!("dev: {shard} is closed and read to its end; new shard {child} found");
+                set_idle(ctx, &child, false);
+                let _ = ctx.new_shards.send(child);
+            }
+        }
+        Err(e) => eprintln!("dev: {shard} is closed, but listing the shards again failed: {e:#}"),
+    }
+}
+
 fn set_idle(ctx: &Ctx, shard: &str, idle: bool) {
     ctx.idle_shards.lock().expect("not poisoned").insert(shard.to_string(), idle);
 }
@@ -507,13 +587,29 @@ fn set_idle(ctx: &Ctx, shard: &str, idle: bool) {
 /// One shard's event source mapping: read, batch, invoke, checkpoint, retry.
 async fn read_shard(ctx: Arc<Ctx>, shard: String, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let args = &ctx.args;
+    // A child shard (after a split or a merge) is read only once its parents are read to their end, so a
+    // partition key's records stay in order.
+    let mut announced = false;
+    loop {
+        let waiting = ctx.shards.lock().expect("not poisoned").waiting_for(&shard);
+        if waiting.is_empty() {
+            break;
+        }
+        if !announced {
+            eprintln!("dev: {shard} waits for its parent shard(s) {} to be read to their end", waiting.join(", "));
+            announced = true;
+        }
+        if sleep_or_stop(&mut stop, args.poll).await {
+            return Ok(());
+        }
+    }
     let checkpoint_file = ctx.checkpoints.join(&shard);
     let mut checkpoint = read_checkpoint(&checkpoint_file);
     let mut iterator = shard_iterator(&ctx, &shard, checkpoint.as_deref()).await?;
     let mut buffer: VecDeque<Record> = VecDeque::new();
     let mut first_buffered: Option<Instant> = None;
     let mut caught_up = false;
-    let mut attempts = 0u32;
+    let mut retries = Retries::default();
     let mut errors = 0u32;
     let limit = args.batch_size.clamp(100, 10_000) as i32;
     loop {
@@ -521,10 +617,12 @@ async fn read_shard(ctx: Arc<Ctx>, shard: String, mut stop: watch::Receiver<bool
             break;
         }
         let window_over = first_buffered.is_none_or(|t| t.elapsed() >= args.batching_window);
-        if buffer.len() < args.batch_size && !(caught_up && window_over && !buffer.is_empty()) {
+        let read_more = buffer.len() < args.batch_size && !retries.bisecting();
+        if read_more && !(caught_up && window_over && !buffer.is_empty()) {
             let Some(it) = iterator.clone() else {
                 if buffer.is_empty() {
-                    // A closed shard, read to its end.
+                    // A closed shard, read to its end: its children may start.
+                    shard_finished(&ctx, &shard).await;
                     set_idle(&ctx, &shard, true);
                     break;
                 }
@@ -591,7 +689,28 @@ async fn read_shard(ctx: Arc<Ctx>, shard: String, mut stop: watch::Receiver<bool
             first_buffered = None;
             continue;
         }
-        // A batch: up to batch_size records and Lambda's payload limit.
+        // Records too old to deliver (`MaximumRecordAgeInSeconds`) go to the on-failure destination instead.
+        let expired = mapping::expired_prefix(
+            buffer.iter().map(|r| arrival(r).as_millisecond()),
+            Timestamp::now().as_millisecond(),
+            args.max_record_age,
+        );
+        if expired > 0 {
+            let n = expired.min(args.batch_size.max(1));
+            let records: Vec<Record> = buffer.iter().take(n).cloned().collect();
+            let reason = format!("record age exceeds --max-record-age ({} s)", args.max_record_age.as_secs());
+            let attempts = retries.discard_front(n);
+            send_failed(&ctx, &shard, &records, "RecordAgeExceeded", attempts, &reason).await?;
+            ctx.stats.expired_records.fetch_add(n as u64, Relaxed);
+            checkpoint = Some(records[n - 1].sequence_number.clone());
+            write_checkpoint(&checkpoint_file, checkpoint.as_deref().expect("set"))?;
+            buffer.drain(..n);
+            if buffer.is_empty() {
+                first_buffered = None;
+            }
+            continue;
+        }
+        // A batch: up to batch_size records and Lambda's payload limit (and, while bisecting, the span).
         let mut take = 0;
         let mut bytes = 0;
         for r in buffer.iter().take(args.batch_size) {
@@ -602,87 +721,103 @@ async fn read_shard(ctx: Arc<Ctx>, shard: String, mut stop: watch::Receiver<bool
             bytes += size;
             take += 1;
         }
+        let take = retries.batch_len(take);
         let batch: Vec<Record> = buffer.iter().take(take).cloned().collect();
         let event = kinesis_event(&ctx, &shard, &batch)?;
         let now = Timestamp::now();
-        let report = ctx.ingest.process(event, now).await;
-        if ctx.metrics {
-            report.metrics.emit(now, MetricsOutput::Stderr);
-        }
+        // In a task of its own so that a panic is caught: it is this runner's function error.
+        let handler = ctx.clone();
+        let invoked = tokio::spawn(async move { handler.ingest.process(event, now).await }).await;
         let stats = &ctx.stats;
         stats.batches.fetch_add(1, Relaxed);
-        {
-            let arrivals: Vec<Timestamp> = batch.iter().map(arrival).collect();
-            let mut landed = stats.landed_arrivals.lock().expect("not poisoned");
-            for key in report.written.iter().filter(|k| k.starts_with(&ctx.landed_prefix)) {
-                landed.insert(key.clone(), arrivals.clone());
-            }
-        }
-        let failed_at = report.response.batch_item_failures.first().map(|f| {
-            let id = f.item_identifier.clone().unwrap_or_default();
-            batch.iter().position(|r| r.sequence_number == id).unwrap_or(0)
-        });
-        let done = failed_at.unwrap_or(batch.len());
-        if failed_at.is_none() {
-            stats.records.fetch_add(batch.len() as u64, Relaxed);
-            stats.user_records.fetch_add(report.counts.records_in, Relaxed);
-            stats.emitted.fetch_add(report.counts.emitted, Relaxed);
-            stats.filtered.fetch_add(report.counts.filtered, Relaxed);
-            stats.rejected.fetch_add(report.counts.rejected, Relaxed);
-        } else {
-            stats.records.fetch_add(done as u64, Relaxed);
-        }
-        if done > 0 {
-            checkpoint = Some(batch[done - 1].sequence_number.clone());
-            write_checkpoint(&checkpoint_file, checkpoint.as_deref().expect("set"))?;
-            buffer.drain(..done);
-            attempts = 0;
-        }
-        if let Some(at) = failed_at {
-            attempts += 1;
-            let error = report.error.map(|e| e.to_string()).unwrap_or_default();
-            if attempts > args.max_retries {
-                let rest = &batch[at..];
-                let (first, last) = (&rest[0], &rest[rest.len() - 1]);
-                let message = json!({
-                    "requestContext": {
-                        "condition": "RetryAttemptsExhausted",
-                        "approximateInvokeCount": attempts,
-                        "functionArn": format!("arn:aws:lambda:{}:{}:function:salesflow-dev-ingest", ctx.region, ctx.account),
-                    },
-                    "responseContext": { "error": error },
-                    "timestamp": Timestamp::now().to_string(),
-                    "KinesisBatchInfo": {
-                        "shardId": shard,
-                        "startSequenceNumber": first.sequence_number,
-                        "endSequenceNumber": last.sequence_number,
-                        "approximateArrivalOfFirstRecord": arrival(first).to_string(),
-                        "approximateArrivalOfLastRecord": arrival(last).to_string(),
-                        "batchSize": rest.len(),
-                        "streamArn": ctx.stream_arn,
-                    }
-                });
-                ctx.destination.send(message).await?;
-                eprintln!(
-                    "dev: {shard} records {}..{} failed {attempts} times ({error}); sent to {}",
-                    first.sequence_number,
-                    last.sequence_number,
-                    ctx.destination.describe()
-                );
-                stats.failed_batches.fetch_add(1, Relaxed);
-                checkpoint = Some(last.sequence_number.clone());
-                write_checkpoint(&checkpoint_file, &last.sequence_number)?;
-                buffer.drain(..rest.len());
-                attempts = 0;
-            } else {
-                stats.retries.fetch_add(1, Relaxed);
-                eprintln!(
-                    "dev: {shard} batch failed from {} ({error}); retry {attempts} of {}",
-                    batch[at].sequence_number, args.max_retries
-                );
-                if sleep_or_stop(&mut stop, backoff(attempts)).await {
-                    break;
+        let (outcome, error) = match invoked {
+            Ok(report) => {
+                if ctx.metrics {
+                    report.metrics.emit(now, MetricsOutput::Stderr);
                 }
+                {
+                    let arrivals: Vec<Timestamp> = batch.iter().map(arrival).collect();
+                    let mut landed = stats.landed_arrivals.lock().expect("not poisoned");
+                    for key in report.written.iter().filter(|k| k.starts_with(&ctx.landed_prefix)) {
+                        landed.insert(key.clone(), arrivals.clone());
+                    }
+                }
+                let sequences: Vec<&str> = batch.iter().map(|r| r.sequence_number.as_str()).collect();
+                let failures: Vec<Option<&str>> =
+                    report.response.batch_item_failures.iter().map(|f| f.item_identifier.as_deref()).collect();
+                let outcome = mapping::outcome(&sequences, &failures);
+                match outcome {
+                    Outcome::Done => {
+                        stats.records.fetch_add(batch.len() as u64, Relaxed);
+                        stats.user_records.fetch_add(report.counts.records_in, Relaxed);
+                        stats.emitted.fetch_add(report.counts.emitted, Relaxed);
+                        stats.filtered.fetch_add(report.counts.filtered, Relaxed);
+                        stats.rejected.fetch_add(report.counts.rejected, Relaxed);
+                    }
+                    Outcome::RetryFrom(at) => {
+                        stats.records.fetch_add(at as u64, Relaxed);
+                    }
+                    Outcome::FunctionError(_) => {}
+                }
+                (outcome, report.error.map(|e| e.to_string()).unwrap_or_default())
+            }
+            Err(e) => {
+                let message = panic_message(e);
+                (Outcome::FunctionError(message.clone()), message)
+            }
+        };
+        let error = match &outcome {
+            Outcome::FunctionError(reason) => {
+                stats.function_errors.fetch_add(1, Relaxed);
+                format!("function error: {reason}")
+            }
+            _ => error,
+        };
+        let step = retries.after(batch.len(), &outcome, args.max_retries, !args.no_bisect);
+        let handled = step.delivered + step.discarded;
+        if step.discarded > 0 {
+            let rest = &batch[step.delivered..handled];
+            send_failed(&ctx, &shard, rest, "RetryAttemptsExhausted", step.attempts, &error).await?;
+            eprintln!(
+                "dev: {shard} records {}..{} failed {} times ({error}); sent to {}",
+                rest[0].sequence_number,
+                rest[rest.len() - 1].sequence_number,
+                step.attempts,
+                ctx.destination.describe()
+            );
+            stats.failed_batches.fetch_add(1, Relaxed);
+        }
+        if handled > 0 {
+            checkpoint = Some(batch[handled - 1].sequence_number.clone());
+            write_checkpoint(&checkpoint_file, checkpoint.as_deref().expect("set"))?;
+            buffer.drain(..handled);
+        }
+        let retry = match step.action {
+            Action::Continue | Action::GiveUp => false,
+            Action::Retry => {
+                eprintln!(
+                    "dev: {shard} batch failed from {} ({error}); retry {} of {}",
+                    batch[step.delivered].sequence_number, step.attempts, args.max_retries
+                );
+                true
+            }
+            Action::Split(first, second) => {
+                stats.bisections.fetch_add(1, Relaxed);
+                eprintln!(
+                    "dev: {shard} batch of {} from {} failed ({error}); bisected into {first} + {second} records, \
+                     retry {} of {}",
+                    batch.len(),
+                    batch[0].sequence_number,
+                    step.attempts,
+                    args.max_retries
+                );
+                true
+            }
+        };
+        if retry {
+            stats.retries.fetch_add(1, Relaxed);
+            if sleep_or_stop(&mut stop, backoff(step.attempts)).await {
+                break;
             }
         }
         if buffer.is_empty() {
@@ -690,6 +825,61 @@ async fn read_shard(ctx: Arc<Ctx>, shard: String, mut stop: watch::Receiver<bool
         }
     }
     Ok(())
+}
+
+/// Sends `records` of `shard` (a range, first to last) to the on-failure destination, as Lambda's on-failure
+/// message: `condition` is `RetryAttemptsExhausted` or `RecordAgeExceeded`, `reason` the error or why.
+async fn send_failed(
+    ctx: &Ctx,
+    shard: &str,
+    records: &[Record],
+    condition: &str,
+    invoke_count: u32,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let (Some(first), Some(last)) = (records.first(), records.last()) else { return Ok(()) };
+    let message = json!({
+        "requestContext": {
+            "condition": condition,
+            "approximateInvokeCount": invoke_count,
+            "functionArn": format!("arn:aws:lambda:{}:{}:function:salesflow-dev-ingest", ctx.region, ctx.account),
+        },
+        "responseContext": { "error": reason },
+        "timestamp": Timestamp::now().to_string(),
+        "KinesisBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": first.sequence_number,
+            "endSequenceNumber": last.sequence_number,
+            "approximateArrivalOfFirstRecord": arrival(first).to_string(),
+            "approximateArrivalOfLastRecord": arrival(last).to_string(),
+            "batchSize": records.len(),
+            "streamArn": ctx.stream_arn,
+        }
+    });
+    ctx.destination.send(message).await?;
+    if condition == "RecordAgeExceeded" {
+        eprintln!(
+            "dev: {shard} records {}..{} ({}) not delivered: {reason}; sent to {}",
+            first.sequence_number,
+            last.sequence_number,
+            records.len(),
+            ctx.destination.describe()
+        );
+    }
+    Ok(())
+}
+
+/// What a handler task that did not finish says: its panic message.
+fn panic_message(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let payload = e.into_panic();
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .map_or_else(|| "the handler panicked".into(), |m| format!("the handler panicked: {m}"))
 }
 
 fn backoff(attempt: u32) -> Duration {
