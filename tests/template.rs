@@ -469,6 +469,13 @@ fn check_environment(t: &Template) -> Vec<String> {
         ],
         &mut problems,
     );
+    // Both functions name their stage, the `Stage` dimension of their metrics, which the alarms and dashboard read.
+    for function in [INGEST, EXPORT] {
+        let stage = &t.props(function)["Environment"]["Variables"]["SALESFLOW_STAGE"];
+        if stage != &json!({"Ref": "Stage"}) {
+            problems.push(format!("{function}: SALESFLOW_STAGE {stage} (expected !Ref Stage)"));
+        }
+    }
     // The bundled pipeline: a layer of pipelines/ (sales.yaml and the stores.csv it looks up) mounted at /opt.
     let layer = t.props("PipelineLayer");
     let dir = layer["ContentUri"].as_str().unwrap_or_default().trim_end_matches('/');
@@ -629,6 +636,38 @@ fn check_storage(t: &Template) -> Vec<String> {
     problems
 }
 
+/// The dimension sets the functions' EMF lines declare (shared/src/emf.rs): `Stage` and `Function`, plus `Dataset`
+/// on the export's `RowsWritten`. An alarm or a widget names one of them exactly, or CloudWatch finds no data.
+fn emitted_dimension_sets() -> Vec<BTreeSet<String>> {
+    use salesflow_core::emf::MetricSet;
+    let at: jiff::Timestamp = "2026-11-23T09:00:00Z".parse().unwrap();
+    [MetricSet::new("dev", "ingest"), MetricSet::new("dev", "export").dimension("Dataset", "sales_lines")]
+        .into_iter()
+        .map(|set| {
+            let doc = set.count("M", 1).to_emf(at);
+            as_list(&doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// The (namespace, metric name, dimensions) an alarm reads: its own metric, or each metric of its `Metrics`.
+fn alarm_metrics(p: &J) -> Vec<(J, J, Vec<J>)> {
+    let mut metrics = Vec::new();
+    if p.get("MetricName").is_some() {
+        metrics.push((p["Namespace"].clone(), p["MetricName"].clone(), as_list(&p["Dimensions"])));
+    }
+    for m in as_list(&p["Metrics"]) {
+        let metric = &m["MetricStat"]["Metric"];
+        if metric.is_object() {
+            metrics.push((metric["Namespace"].clone(), metric["MetricName"].clone(), as_list(&metric["Dimensions"])));
+        }
+    }
+    metrics
+}
+
 /// (namespace, metric, dimension name, dimension value as written) of every alarm that must exist.
 fn required_alarms() -> Vec<(&'static str, &'static str, &'static str, J)> {
     vec![
@@ -683,6 +722,24 @@ fn check_alarms(t: &Template) -> Vec<String> {
             }
         }
     }
+    // Every alarm on the pipeline's own metrics reads this stage's: two stacks in one account must not share them.
+    let emitted = emitted_dimension_sets();
+    for (id, a) in &alarms {
+        for (ns, metric, dims) in alarm_metrics(&a["Properties"]) {
+            if ns != "salesflow" {
+                continue;
+            }
+            if !dims.iter().any(|d| d["Name"] == "Stage" && d["Value"] == json!({"Ref": "Stage"})) {
+                problems.push(format!("{id}: salesflow {metric} has no dimension Stage = !Ref Stage"));
+            }
+            let names: BTreeSet<String> = dims.iter().filter_map(|d| d["Name"].as_str().map(String::from)).collect();
+            if !emitted.contains(&names) {
+                problems.push(format!(
+                    "{id}: salesflow {metric} dimensions {names:?} are none of the emitted sets {emitted:?}"
+                ));
+            }
+        }
+    }
     let topic = t.of_type("AWS::SNS::Subscription");
     let email = topic.iter().any(|(id, s)| {
         let p = &s["Properties"];
@@ -697,6 +754,7 @@ fn check_alarms(t: &Template) -> Vec<String> {
     problems
 }
 
+/// The dashboard, as deployed with `t`'s parameters: every salesflow metric it shows is of `t`'s stage.
 fn check_dashboard(t: &Template) -> Vec<String> {
     let mut problems = Vec::new();
     let dashboards = t.of_type("AWS::CloudWatch::Dashboard");
@@ -708,12 +766,37 @@ fn check_dashboard(t: &Template) -> Vec<String> {
         Ok(b) => b,
         Err(e) => return vec![format!("{id}: DashboardBody is not JSON: {e}")],
     };
+    let stage = scalar_text(&t.param_value("Stage"));
+    let emitted = emitted_dimension_sets();
     let mut shown = BTreeSet::new();
     for w in as_list(&body["widgets"]) {
         for m in as_list(&w["properties"]["metrics"]) {
-            let m: Vec<String> = as_list(&m).iter().filter_map(|x| x.as_str().map(String::from)).collect();
-            if m.len() >= 4 {
-                shown.insert((m[0].clone(), m[1].clone(), m[3].clone()));
+            // [namespace, metric, dimension, value, dimension, value, ..., {rendering options}]
+            let m: Vec<String> = as_list(&m).iter().map_while(|x| x.as_str().map(String::from)).collect();
+            if m.len() < 2 {
+                continue;
+            }
+            if m[0] == "." || m[0] == ".." || m[0] == "..." {
+                problems.push(format!("{id}: metric {m:?} repeats the previous line's; write each metric in full"));
+                continue;
+            }
+            let dims: Vec<(&str, &str)> =
+                m[2..].chunks(2).map(|p| (p[0].as_str(), p.get(1).map_or("", |v| v))).collect();
+            if m[0] == "salesflow" {
+                if !dims.contains(&("Stage", stage.as_str())) {
+                    problems.push(format!("{id}: salesflow {} {dims:?} is not of this stage (Stage={stage})", m[1]));
+                }
+                let names: BTreeSet<String> = dims.iter().map(|(n, _)| n.to_string()).collect();
+                if !emitted.contains(&names) {
+                    problems.push(format!(
+                        "{id}: salesflow {} dimensions {names:?} are none of the emitted sets {emitted:?}",
+                        m[1]
+                    ));
+                }
+            }
+            let key = dims.iter().find(|(n, _)| *n == "Function").or(dims.first());
+            if let Some((_, value)) = key {
+                shown.insert((m[0].clone(), m[1].clone(), value.to_string()));
             }
         }
     }
@@ -906,6 +989,7 @@ fn alarms_cover_rejects_lag_errors_throttles_and_failure_queues() {
 #[test]
 fn dashboard_shows_the_pipeline_metrics() {
     assert_clean("dashboard", check_dashboard(&Template::load()));
+    assert_clean("dashboard, Stage=prod", check_dashboard(&Template::load().with_param("Stage", json!("prod"))));
 }
 
 #[test]
@@ -1013,6 +1097,41 @@ fn mutation_raw_lifecycle_on_rejects_is_refused() {
 fn mutation_missing_reject_alarm_is_refused() {
     let t = mutated("MetricName: Rejected", "MetricName: Emitted");
     assert_caught("no reject alarm", check_alarms(&t), "Rejected");
+}
+
+#[test]
+fn mutation_metrics_without_the_stage_are_refused() {
+    let t = mutated(
+        "          Value: ingest\n        - Name: Stage\n          Value: !Ref Stage\n",
+        "          Value: ingest\n",
+    );
+    assert_caught(
+        "reject alarm of every stage",
+        check_alarms(&t),
+        "RejectedRecordsAlarm: salesflow \"Rejected\" has no dimension Stage",
+    );
+    let t = mutated("Value: !Ref Stage\n", "Value: dev\n");
+    assert_caught("alarm on a fixed stage", check_alarms(&t), "no dimension Stage = !Ref Stage");
+    let t = mutated(
+        "        - Name: Stage\n          Value: !Ref Stage\n",
+        "        - Name: Stage\n          Value: !Ref Stage\n        - Name: Shard\n          Value: shardId-000000000000\n",
+    );
+    assert_caught("alarm on a dimension set no line declares", check_alarms(&t), "none of the emitted sets");
+    let t = mutated(
+        r#"["salesflow", "Rejected", "Function", "ingest", "Stage", "${Stage}"]"#,
+        r#"["salesflow", "Rejected", "Function", "ingest"]"#,
+    );
+    assert_caught("widget of every stage", check_dashboard(&t), "salesflow Rejected");
+    let t = mutated(
+        r#""RecordsIn", "Function", "ingest", "Stage", "${Stage}""#,
+        r#""RecordsIn", "Function", "ingest", "Stage", "dev""#,
+    )
+    .with_param("Stage", json!("prod"));
+    assert_caught("widget on a fixed stage", check_dashboard(&t), "not of this stage (Stage=prod)");
+    let t = mutated("SALESFLOW_STAGE: !Ref Stage", "SALESFLOW_STAGE: dev");
+    assert_caught("ingest on a fixed stage", check_environment(&t), "IngestFunction: SALESFLOW_STAGE");
+    let t = mutated("          SALESFLOW_STAGE: !Ref Stage\n          RUST_LOG", "          RUST_LOG");
+    assert_caught("ingest without a stage", check_environment(&t), "IngestFunction: SALESFLOW_STAGE null");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! variable.
 
 use jiff::SignedDuration;
+use salesflow_core::emf::{DEFAULT_STAGE, STAGE_VARIABLE, check_stage};
 use salesflow_core::keys::Layout;
 use salesflow_store::settings::read;
 use salesflow_store::{EnvError, Settings};
@@ -29,6 +30,8 @@ pub struct ExportConfig {
     /// Size at which a merged `sales_lines` file is cut into a new part (default 256 MiB; QuickSight's limit is
     /// 1 GB per file). Not an environment variable: the whole part is buffered before its upload.
     pub merged_part_bytes: u64,
+    /// `SALESFLOW_STAGE` (default [`DEFAULT_STAGE`]): the `Stage` dimension of the metrics.
+    pub stage: String,
 }
 
 pub const DEFAULT_WINDOW_DAYS: u32 = 7;
@@ -45,6 +48,7 @@ impl Default for ExportConfig {
             grace: SignedDuration::from_mins(DEFAULT_GRACE_MINUTES),
             rollup_open_hours: DEFAULT_ROLLUP_OPEN_HOURS,
             merged_part_bytes: DEFAULT_MERGED_PART_BYTES,
+            stage: DEFAULT_STAGE.into(),
         }
     }
 }
@@ -77,6 +81,7 @@ impl ExportConfig {
             })?
             .parse()
             .expect("checked");
+        let stage = read(var, STAGE_VARIABLE, DEFAULT_STAGE, check_stage)?;
         Ok(ExportConfig {
             bucket: settings.bucket,
             layout: settings.layout,
@@ -84,6 +89,7 @@ impl ExportConfig {
             grace: SignedDuration::from_mins(grace),
             rollup_open_hours,
             merged_part_bytes: DEFAULT_MERGED_PART_BYTES,
+            stage,
         })
     }
 }
@@ -102,6 +108,7 @@ mod tests {
         assert_eq!((c.bucket.as_str(), c.window_days, c.grace), ("salesflow-data", 7, SignedDuration::from_mins(15)));
         assert_eq!(c.layout, Layout::default());
         assert!(c.rollup_open_hours);
+        assert_eq!(c.stage, "local");
         let c = config(&[
             ("SALESFLOW_DATASETS_PREFIX", "prod/datasets/"),
             ("SALESFLOW_MANIFESTS_PREFIX", "prod/manifests/"),
@@ -109,6 +116,7 @@ mod tests {
             ("SALESFLOW_WINDOW_DAYS", "3"),
             ("SALESFLOW_COMPACTION_GRACE_MINUTES", "0"),
             ("SALESFLOW_ROLLUP_OPEN_HOURS", "false"),
+            ("SALESFLOW_STAGE", "prod"),
         ])
         .unwrap();
         assert_eq!(
@@ -116,6 +124,7 @@ mod tests {
             ("prod/datasets/", "prod/manifests/", "prod/landed/")
         );
         assert_eq!((c.window_days, c.grace, c.rollup_open_hours), (3, SignedDuration::ZERO, false));
+        assert_eq!(c.stage, "prod");
     }
 
     #[test]
@@ -129,6 +138,7 @@ mod tests {
             ("SALESFLOW_DATASETS_PREFIX", "datasets"),
             ("SALESFLOW_MANIFESTS_PREFIX", "/manifests/"),
             ("SALESFLOW_BUCKET", "Not_A_Bucket"),
+            ("SALESFLOW_STAGE", " "),
         ] {
             let err = config(&[(variable, value)]).unwrap_err();
             assert_eq!(err.variable, variable);

@@ -13,7 +13,7 @@ use salesflow_core::datasets::{CsvWriter, Dataset};
 use salesflow_store::{ObjectStore, content_type};
 use serde::Serialize;
 
-use crate::{Exporter, FUNCTION, HandlerError, MetricSet};
+use crate::{Exporter, HandlerError};
 
 /// What exporting one object did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -65,7 +65,7 @@ impl<S: ObjectStore> Exporter<S> {
             Err(e) => {
                 tracing::error!(%source, error = %e, "landed object is not readable NDJSON; skipped (poison)");
                 summary.status = "unreadable";
-                self.emit(&[MetricSet::for_function(FUNCTION).count("ObjectsRejected", 1)], now);
+                self.emit(&[self.metric_set().count("ObjectsRejected", 1)], now);
                 return Ok(Some(summary));
             }
         };
@@ -87,7 +87,8 @@ impl<S: ObjectStore> Exporter<S> {
             lag_ms = summary.export_lag_ms,
             "exported a landed object"
         );
-        let mut main = MetricSet::for_function(FUNCTION)
+        let mut main = self
+            .metric_set()
             .count("ObjectsRead", 1)
             .count("RecordsRejected", summary.records_rejected)
             .count("DuplicatesDropped", summary.duplicates_dropped)
@@ -97,9 +98,7 @@ impl<S: ObjectStore> Exporter<S> {
         }
         let mut sets = vec![main];
         for ((_, rows, _), dataset) in summary.written.iter().zip(Dataset::ALL) {
-            sets.push(
-                MetricSet::for_function(FUNCTION).dimension("Dataset", dataset.name()).count("RowsWritten", *rows),
-            );
+            sets.push(self.metric_set().dimension("Dataset", dataset.name()).count("RowsWritten", *rows));
         }
         self.emit(&sets, now);
         Ok(Some(summary))

@@ -130,6 +130,11 @@ impl<S: ObjectStore> Exporter<S> {
         }
     }
 
+    /// A metric set of this function, with its `Stage` (`SALESFLOW_STAGE`) and `Function` dimensions.
+    fn metric_set(&self) -> MetricSet {
+        MetricSet::new(&self.config.stage, FUNCTION)
+    }
+
     fn emit(&self, sets: &[MetricSet], now: Timestamp) {
         self.metrics.emit(sets, now);
     }

@@ -27,7 +27,7 @@ use salesflow_core::transforms::combiner::EventHour;
 use salesflow_store::{ObjectStore, content_type};
 use serde::Serialize;
 
-use crate::{Exporter, FUNCTION, HandlerError, MetricSet};
+use crate::{Exporter, HandlerError};
 
 /// What a scheduled run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -159,7 +159,8 @@ impl<S: ObjectStore> Exporter<S> {
             "scheduled run done"
         );
         self.emit(
-            &[MetricSet::for_function(FUNCTION)
+            &[self
+                .metric_set()
                 .count("HoursCompacted", summary.hours_compacted.len() as u64)
                 .count("HoursRolledUp", summary.hours_rolled_up.len() as u64)
                 .count("DuplicatesDropped", summary.hours_compacted.iter().map(|h| h.duplicates_dropped).sum())

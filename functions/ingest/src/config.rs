@@ -1,11 +1,13 @@
 //! The function's configuration, read once at cold start from environment variables: the shared [`Settings`]
-//! (bucket, prefixes, time zone) and `SALESFLOW_PIPELINE`, the pipeline file (the embedded sample pipeline when
-//! unset). Every error names the variable.
+//! (bucket, prefixes, time zone), `SALESFLOW_PIPELINE`, the pipeline file (the embedded sample pipeline when
+//! unset), and `SALESFLOW_STAGE`, the metrics' `Stage` dimension. Every error names the variable.
 
 use std::path::PathBuf;
 
+use salesflow_core::emf::{DEFAULT_STAGE, STAGE_VARIABLE, check_stage};
 use salesflow_core::reference::DirResources;
 use salesflow_core::{ConfigError, Pipeline, PipelineConfig, defaults};
+use salesflow_store::settings::read;
 use salesflow_store::{EnvError, Settings};
 
 /// Why the function cannot start.
@@ -24,6 +26,8 @@ pub struct IngestConfig {
     pub settings: Settings,
     /// `SALESFLOW_PIPELINE`; its lookup tables are read from the same directory.
     pub pipeline_file: Option<PathBuf>,
+    /// `SALESFLOW_STAGE` (default [`DEFAULT_STAGE`]): the `Stage` dimension of the metrics.
+    pub stage: String,
 }
 
 impl IngestConfig {
@@ -36,7 +40,8 @@ impl IngestConfig {
     pub fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<IngestConfig, StartupError> {
         let settings = Settings::from_vars(var)?;
         let pipeline_file = var("SALESFLOW_PIPELINE").filter(|v| !v.is_empty()).map(PathBuf::from);
-        Ok(IngestConfig { settings, pipeline_file })
+        let stage = read(var, STAGE_VARIABLE, DEFAULT_STAGE, check_stage)?;
+        Ok(IngestConfig { settings, pipeline_file, stage })
     }
 
     /// Loads and compiles the pipeline, once.
@@ -65,6 +70,7 @@ mod tests {
     fn the_embedded_pipeline_is_the_default() {
         let c = config(&[]).unwrap();
         assert_eq!(c.pipeline_file, None);
+        assert_eq!(c.stage, "local");
         assert_eq!(c.compile_pipeline().unwrap().plan(), defaults::sales_pipeline().plan());
     }
 
@@ -81,5 +87,13 @@ mod tests {
         assert!(matches!(missing, StartupError::PipelineUnreadable { .. }));
         let env = config(&[("SALESFLOW_TIME_ZONE", "Mars/Olympus")]).unwrap_err();
         assert!(env.to_string().starts_with("SALESFLOW_TIME_ZONE="), "{env}");
+    }
+
+    #[test]
+    fn the_stage_comes_from_the_environment() {
+        assert_eq!(config(&[("SALESFLOW_STAGE", "prod")]).unwrap().stage, "prod");
+        assert_eq!(config(&[("SALESFLOW_STAGE", "")]).unwrap().stage, "local");
+        let err = config(&[("SALESFLOW_STAGE", "  ")]).unwrap_err();
+        assert!(err.to_string().starts_with("SALESFLOW_STAGE="), "{err}");
     }
 }

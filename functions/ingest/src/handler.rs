@@ -16,6 +16,7 @@ use bytes::Bytes;
 use flate2::{Compression, GzBuilder};
 use jiff::Timestamp;
 use lambda_runtime::LambdaEvent;
+use salesflow_core::emf::DEFAULT_STAGE;
 use salesflow_core::keys::BatchId;
 use salesflow_core::transforms::combiner::EventHour;
 use salesflow_core::{Counts, Pipeline};
@@ -33,13 +34,15 @@ const LOGGED_PAYLOAD_BYTES: usize = 256;
 /// The `step` of a record that could not be decoded.
 const DECODE_STEP: &str = "decode";
 
-/// Everything a warm function keeps between invocations: the store, the settings and the compiled pipeline.
+/// Everything a warm function keeps between invocations: the store, the settings, the compiled pipeline and the
+/// metrics' stage.
 #[derive(Debug)]
 pub struct Ingest<S> {
     store: S,
     settings: Settings,
     pipeline: Pipeline,
     metrics_output: MetricsOutput,
+    stage: String,
 }
 
 /// What [`Ingest::process`] did with one batch.
@@ -124,7 +127,13 @@ struct RejectLine<'a> {
 
 impl<S: ObjectStore> Ingest<S> {
     pub fn new(store: S, settings: Settings, pipeline: Pipeline) -> Ingest<S> {
-        Ingest { store, settings, pipeline, metrics_output: MetricsOutput::default() }
+        Ingest { store, settings, pipeline, metrics_output: MetricsOutput::default(), stage: DEFAULT_STAGE.into() }
+    }
+
+    /// The `Stage` dimension of the batch metrics (`IngestConfig::stage`; [`DEFAULT_STAGE`] when not given).
+    pub fn with_stage(mut self, stage: impl Into<String>) -> Ingest<S> {
+        self.stage = stage.into();
+        self
     }
 
     /// Sends the EMF lines elsewhere (the command line keeps stdout for the response).
@@ -148,7 +157,7 @@ impl<S: ObjectStore> Ingest<S> {
             return BatchReport {
                 response: KinesisEventResponse::default(),
                 counts: Counts::default(),
-                metrics: BatchMetrics::default(),
+                metrics: BatchMetrics { stage: self.stage.clone(), ..BatchMetrics::default() },
                 written: Vec::new(),
                 error: None,
             };
@@ -239,6 +248,7 @@ impl<S: ObjectStore> Ingest<S> {
         }
 
         let mut metrics = BatchMetrics {
+            stage: self.stage.clone(),
             records_in: records.len() as u64,
             user_records: counts.records_in,
             emitted: counts.emitted,

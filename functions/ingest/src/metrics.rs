@@ -1,14 +1,17 @@
-//! CloudWatch Embedded Metric Format: one JSON line per batch, namespace `salesflow`, dimension
-//! `Function=ingest`. CloudWatch turns the line into metrics; the SAM template alarms on `Rejected`.
+//! CloudWatch Embedded Metric Format: one JSON line per batch, namespace `salesflow`, dimensions `Stage` (from
+//! `SALESFLOW_STAGE`) and `Function=ingest`. CloudWatch turns the line into metrics; the SAM template alarms on
+//! `Rejected` of its own stage.
 
 use jiff::Timestamp;
-use salesflow_core::emf::MetricSet;
 pub use salesflow_core::emf::MetricsOutput;
+use salesflow_core::emf::{DEFAULT_STAGE, MetricSet};
 use serde_json::Value;
 
 /// What one batch did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchMetrics {
+    /// The `Stage` dimension: the function's `SALESFLOW_STAGE` ([`DEFAULT_STAGE`] by default).
+    pub stage: String,
     /// Kinesis records in the event.
     pub records_in: u64,
     /// Records after KPL de-aggregation: `emitted + filtered + rejected`.
@@ -26,10 +29,26 @@ pub struct BatchMetrics {
     pub ingest_lag_ms: i64,
 }
 
+impl Default for BatchMetrics {
+    fn default() -> Self {
+        BatchMetrics {
+            stage: DEFAULT_STAGE.to_string(),
+            records_in: 0,
+            user_records: 0,
+            emitted: 0,
+            filtered: 0,
+            rejected: 0,
+            bytes_landed: 0,
+            objects_written: 0,
+            ingest_lag_ms: 0,
+        }
+    }
+}
+
 impl BatchMetrics {
     /// The batch's metric set.
     pub fn metric_set(&self) -> MetricSet {
-        MetricSet::for_function("ingest")
+        MetricSet::new(&self.stage, "ingest")
             .count("RecordsIn", self.records_in)
             .count("UserRecords", self.user_records)
             .count("Emitted", self.emitted)
@@ -59,6 +78,7 @@ mod tests {
     #[test]
     fn every_agreed_metric_is_declared_and_set() {
         let m = BatchMetrics {
+            stage: "prod".into(),
             records_in: 3,
             user_records: 5,
             emitted: 3,
@@ -71,8 +91,8 @@ mod tests {
         let emf = m.emf("2026-11-23T09:00:00Z".parse().unwrap());
         let declared = &emf["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(declared["Namespace"], "salesflow");
-        assert_eq!(declared["Dimensions"], json!([["Function"]]));
-        assert_eq!(emf["Function"], "ingest");
+        assert_eq!(declared["Dimensions"], json!([["Stage", "Function"]]));
+        assert_eq!((emf["Stage"].as_str(), emf["Function"].as_str()), (Some("prod"), Some("ingest")));
         let names: Vec<&str> =
             declared["Metrics"].as_array().unwrap().iter().map(|m| m["Name"].as_str().unwrap()).collect();
         for name in [
@@ -90,5 +110,11 @@ mod tests {
         }
         assert_eq!(emf["Rejected"], 1);
         assert_eq!(emf["_aws"]["Timestamp"], 1_795_424_400_000i64);
+    }
+
+    #[test]
+    fn the_stage_defaults_to_local() {
+        let emf = BatchMetrics::default().emf("2026-11-23T09:00:00Z".parse().unwrap());
+        assert_eq!(emf["Stage"], DEFAULT_STAGE);
     }
 }
