@@ -1,32 +1,40 @@
-//! Loading pipeline files for the commands, and `salesflow pipeline check`.
+//! Loading pipeline files for the commands, and `salesflow pipeline check`. `time_parts` ops without a
+//! `time_zone` use `SALESFLOW_TIME_ZONE` (default `Europe/Paris`), as in the functions, so a pipeline gives the
+//! same hours here as in the deployment.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use salesflow_core::defaults;
 use salesflow_core::reference::DirResources;
-use salesflow_core::{ConfigError, Pipeline, PipelineConfig};
+use salesflow_core::{ConfigError, DefaultTimeZone, Pipeline, PipelineConfig, defaults};
+
+/// The deployment's default time zone: `SALESFLOW_TIME_ZONE`, read like the functions read it.
+pub fn default_time_zone() -> Result<DefaultTimeZone> {
+    Ok(salesflow_store::time_zone_from_vars(&|name| std::env::var(name).ok())?)
+}
 
 /// Loads and compiles a pipeline file (reference tables relative to it), or the embedded sample pipeline.
 pub fn load(path: Option<&Path>) -> Result<Pipeline> {
-    let Some(path) = path else { return Ok(defaults::sales_pipeline()) };
-    compile(path).map_err(|errors| {
+    let time_zone = default_time_zone()?;
+    let Some(path) = path else { return Ok(defaults::sales_pipeline_with(&time_zone)) };
+    compile(path, &time_zone).map_err(|errors| {
         let list: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
         anyhow::anyhow!("{} is not a valid pipeline:\n{}", path.display(), list.join("\n"))
     })
 }
 
-fn compile(path: &Path) -> Result<Pipeline, Vec<ConfigError>> {
+fn compile(path: &Path, time_zone: &DefaultTimeZone) -> Result<Pipeline, Vec<ConfigError>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| vec![ConfigError::new(path.display().to_string(), e.to_string())])?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    PipelineConfig::parse(&text).map_err(|e| vec![e])?.compile(&DirResources(dir.to_path_buf()))
+    PipelineConfig::parse(&text).map_err(|e| vec![e])?.compile_with(&DirResources(dir.to_path_buf()), time_zone)
 }
 
-/// `salesflow pipeline check FILE`: the plan, or every error (exit 1).
+/// `salesflow pipeline check FILE`: the plan (each `time_parts` says its zone and where it came from), or every
+/// error (exit 1).
 pub fn check(path: &Path) -> Result<ExitCode> {
-    let code = match compile(path) {
+    let code = match compile(path, &default_time_zone()?) {
         Ok(pipeline) => {
             println!("{}: ok, {} steps", path.display(), pipeline.len());
             println!("{}", pipeline.plan());

@@ -95,6 +95,57 @@ fn pipeline_check_prints_the_plan_or_every_error() {
 }
 
 #[test]
+fn time_parts_without_a_zone_use_salesflow_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, "pipeline:\n  - map:\n      - time_parts: { field: at }\n").unwrap();
+    let run = |zone: &str, args: &[&str], stdin: &[u8]| {
+        Command::new(env!("CARGO_BIN_EXE_salesflow"))
+            .args(args)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .env("SALESFLOW_TIME_ZONE", zone)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                child.stdin.take().unwrap().write_all(stdin)?;
+                child.wait_with_output()
+            })
+            .unwrap()
+    };
+    let path = file.to_str().unwrap();
+    let o = run("America/New_York", &["pipeline", "check", path], b"");
+    assert!(o.status.success());
+    let plan = text(&o.stdout);
+    assert!(
+        plan.contains(
+            "pipeline[0] map: date / hour / weekday of at in America/New_York (default zone, from SALESFLOW_TIME_ZONE)"
+        ),
+        "{plan}"
+    );
+    let o = run("America/New_York", &["transform", "--pipeline", path], b"{\"at\":\"2026-07-01T03:00:00Z\"}\n");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout),
+        "{\"at\":\"2026-07-01T03:00:00Z\",\"date\":\"2026-06-30\",\"hour\":23,\"weekday\":\"Tuesday\"}\n"
+    );
+    // Empty is unset: the functions' default. A bad zone names the variable.
+    let o = run("", &["pipeline", "check", path], b"");
+    assert!(text(&o.stdout).contains("of at in Europe/Paris (default zone, from SALESFLOW_TIME_ZONE)"));
+    let o = run("Mars/Olympus", &["pipeline", "check", path], b"");
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("SALESFLOW_TIME_ZONE=\"Mars/Olympus\": not a known IANA time zone"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A zone in the file wins.
+    let o = run("America/New_York", &["pipeline", "check", "pipelines/sales.yaml"], b"");
+    assert!(text(&o.stdout).contains("of emitted_at in Europe/Paris (set by time_zone)"));
+}
+
+#[test]
 fn generate_is_deterministic_for_a_seed() {
     let a = salesflow(&["generate", "--receipts", "20", "--seed", "9", "--stores", "50"], None);
     let b = salesflow(&["generate", "--receipts", "20", "--seed", "9", "--stores", "50"], None);

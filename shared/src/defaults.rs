@@ -3,6 +3,7 @@
 
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::reference::EmbeddedResources;
+use crate::transforms::DefaultTimeZone;
 
 /// `pipelines/sales.yaml`.
 pub const SALES_PIPELINE: &str = include_str!("../../pipelines/sales.yaml");
@@ -12,11 +13,16 @@ pub const STORES_CSV: &str = include_str!("../../pipelines/stores.csv");
 /// The files the embedded pipeline refers to.
 pub const EMBEDDED_FILES: EmbeddedResources = EmbeddedResources(&[("stores.csv", STORES_CSV)]);
 
-/// The sample pipeline, compiled.
+/// The sample pipeline, compiled (its `time_parts` names its zone, so no default zone applies).
 pub fn sales_pipeline() -> Pipeline {
+    sales_pipeline_with(&DefaultTimeZone::utc())
+}
+
+/// The sample pipeline, compiled with a deployment's default time zone, like any pipeline file.
+pub fn sales_pipeline_with(time_zone: &DefaultTimeZone) -> Pipeline {
     PipelineConfig::parse(SALES_PIPELINE)
         .expect("the embedded pipeline parses")
-        .compile(&EMBEDDED_FILES)
+        .compile_with(&EMBEDDED_FILES, time_zone)
         .expect("the embedded pipeline compiles")
 }
 

@@ -22,3 +22,4 @@ pub mod transforms;
 pub use error::{ConfigError, FieldError, RecordError, Rejection};
 pub use pipeline::{Counts, Outcome, Pipeline, PipelineConfig, RunOutput};
 pub use receipt::{Receipt, ReceiptLine};
+pub use transforms::DefaultTimeZone;

@@ -17,7 +17,7 @@ use crate::borrowed::BorrowedRecord;
 use crate::error::{ConfigError, RecordError, Rejection};
 use crate::reference::Resources;
 use crate::transforms::combiner::{Batch, Combiner, CombinerConfig};
-use crate::transforms::{CompileContext, StepConfig, Transform};
+use crate::transforms::{CompileContext, DefaultTimeZone, StepConfig, Transform};
 
 /// A pipeline file: `pipeline:` followed by the steps.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,8 +48,20 @@ impl PipelineConfig {
         serde_path_to_error::deserialize(tree).map_err(|e| located(e.path().to_string(), e.inner().to_string()))
     }
 
-    /// Validates every step and compiles the plan, collecting all errors rather than stopping at the first.
+    /// Validates every step and compiles the plan, collecting all errors rather than stopping at the first. A
+    /// `time_parts` op without a `time_zone` uses UTC; deployments pass their zone with
+    /// [`compile_with`](Self::compile_with).
     pub fn compile(&self, resources: &dyn Resources) -> Result<Pipeline, Vec<ConfigError>> {
+        self.compile_with(resources, &DefaultTimeZone::utc())
+    }
+
+    /// [`compile`](Self::compile), with `time_zone` as the zone of the `time_parts` ops that name none (a zone
+    /// written in the file always wins); the plan says which zone each op uses and where it came from.
+    pub fn compile_with(
+        &self,
+        resources: &dyn Resources,
+        time_zone: &DefaultTimeZone,
+    ) -> Result<Pipeline, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let mut steps: Vec<CompiledStep> = Vec::new();
         let mut combiner = None;
@@ -57,7 +69,7 @@ impl PipelineConfig {
             errors.push(ConfigError::new("pipeline", "needs at least one step"));
         }
         for (i, step) in self.pipeline.iter().enumerate() {
-            let ctx = CompileContext { resources, path: format!("pipeline[{i}].{}", step.kind()) };
+            let ctx = CompileContext { resources, time_zone, path: format!("pipeline[{i}].{}", step.kind()) };
             let compiled: Result<Box<dyn Transform>, Vec<ConfigError>> = match step {
                 StepConfig::Filter(c) => c.compile(&ctx).map(|s| Box::new(s) as _),
                 StepConfig::Splitter(c) => c.compile(&ctx).map(|s| Box::new(s) as _),
@@ -87,7 +99,7 @@ impl PipelineConfig {
         let combiner_configured = combiner.is_some();
         let combiner = combiner.unwrap_or_else(|| {
             let default: CombinerConfig = serde_json::from_str("{}").expect("the combiner has defaults");
-            let ctx = CompileContext { resources, path: String::new() };
+            let ctx = CompileContext { resources, time_zone, path: String::new() };
             default.compile(&ctx).expect("the default combiner is valid")
         });
         // The combiner has no borrowed form, so a configured one ends the prefix too.

@@ -1,8 +1,8 @@
 //! Loading pipeline files: unknown keys and steps are refused, and every error names the step, its kind and
 //! the field, all of them at once.
 
-use salesflow_core::PipelineConfig;
 use salesflow_core::reference::EmbeddedResources;
+use salesflow_core::{DefaultTimeZone, Outcome, PipelineConfig};
 
 fn errors(text: &str) -> Vec<String> {
     match PipelineConfig::parse(text) {
@@ -60,4 +60,37 @@ fn the_plan_describes_each_step() {
     let plan = config.compile(&salesflow_core::defaults::EMBEDDED_FILES).unwrap().plan();
     assert!(plan.contains("pipeline[1] filter: drop records where @.store_id == 'S00000'"), "{plan}");
     assert!(plan.contains("pipeline[4] combiner: NDJSON batches grouped by the UTC hour of emitted_at"), "{plan}");
+}
+
+#[test]
+fn time_parts_use_the_default_zone_given_to_compile_with_unless_they_name_one() {
+    let config = PipelineConfig::parse(
+        "pipeline:\n  - map:\n      - time_parts: {field: at}\n      - time_parts: {field: at, time_zone: UTC, hour: utc_hour, date: utc_date, weekday: utc_weekday}\n",
+    )
+    .unwrap();
+    let paris = DefaultTimeZone::new("Europe/Paris", "SALESFLOW_TIME_ZONE").unwrap();
+    let pipeline = config.compile_with(&EmbeddedResources(&[]), &paris).unwrap();
+    assert_eq!(
+        pipeline.plan().lines().next().unwrap(),
+        "pipeline[0] map: date / hour / weekday of at in Europe/Paris (default zone, from SALESFLOW_TIME_ZONE); \
+         utc_date / utc_hour / utc_weekday of at in UTC (set by time_zone)"
+    );
+    let Outcome::Emitted(out) = pipeline.apply(serde_json::json!({"at": "2026-03-29T01:30:00Z"})) else { panic!() };
+    assert_eq!((out[0]["hour"].as_u64(), out[0]["utc_hour"].as_u64()), (Some(3), Some(1)));
+    // `compile` gives no default zone: UTC, and the plan says so.
+    let plan = config.compile(&EmbeddedResources(&[])).unwrap().plan();
+    assert!(plan.contains("of at in UTC (default zone, from the built-in fallback)"), "{plan}");
+    // The default never hides a bad zone in the file.
+    let bad = PipelineConfig::parse(
+        "pipeline:\n  - validate: {}\n  - map:\n      - time_parts: {field: at, time_zone: Mars/Olympus}\n",
+    )
+    .unwrap()
+    .compile_with(&EmbeddedResources(&[]), &paris)
+    .unwrap_err();
+    assert_eq!(
+        bad.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "pipeline[1].map[0].time_parts.time_zone: unknown time zone \"Mars/Olympus\" (use an IANA name such as Europe/Paris)"
+        ]
+    );
 }

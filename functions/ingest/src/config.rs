@@ -44,17 +44,17 @@ impl IngestConfig {
         Ok(IngestConfig { settings, pipeline_file, stage })
     }
 
-    /// Loads and compiles the pipeline, once.
+    /// Loads and compiles the pipeline, once; `time_parts` ops without a `time_zone` use `SALESFLOW_TIME_ZONE`.
     pub fn compile_pipeline(&self) -> Result<Pipeline, StartupError> {
         let Some(path) = &self.pipeline_file else {
-            return Ok(defaults::sales_pipeline());
+            return Ok(defaults::sales_pipeline_with(&self.settings.pipeline_time_zone()));
         };
         let text = std::fs::read_to_string(path)
             .map_err(|source| StartupError::PipelineUnreadable { path: path.clone(), source })?;
         let invalid = |errors| StartupError::PipelineInvalid { path: path.clone(), errors };
         let config = PipelineConfig::parse(&text).map_err(|e| invalid(vec![e]))?;
         let dir = path.parent().map(PathBuf::from).unwrap_or_default();
-        config.compile(&DirResources(dir)).map_err(invalid)
+        config.compile_with(&DirResources(dir), &self.settings.pipeline_time_zone()).map_err(invalid)
     }
 }
 
@@ -87,6 +87,28 @@ mod tests {
         assert!(matches!(missing, StartupError::PipelineUnreadable { .. }));
         let env = config(&[("SALESFLOW_TIME_ZONE", "Mars/Olympus")]).unwrap_err();
         assert!(env.to_string().starts_with("SALESFLOW_TIME_ZONE="), "{env}");
+    }
+
+    #[test]
+    fn time_parts_without_a_zone_use_salesflow_time_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.yaml");
+        std::fs::write(&file, "pipeline:\n  - map:\n      - time_parts: { field: at }\n").unwrap();
+        let path = file.to_str().unwrap();
+        let pipeline = config(&[("SALESFLOW_PIPELINE", path), ("SALESFLOW_TIME_ZONE", "America/New_York")])
+            .unwrap()
+            .compile_pipeline();
+        let pipeline = pipeline.unwrap();
+        let plan = pipeline.plan();
+        assert!(plan.contains("of at in America/New_York (default zone, from SALESFLOW_TIME_ZONE)"), "{plan}");
+        let salesflow_core::Outcome::Emitted(out) = pipeline.apply(serde_json::json!({"at": "2026-07-01T03:00:00Z"}))
+        else {
+            panic!("not emitted")
+        };
+        assert_eq!((out[0]["date"].as_str(), out[0]["hour"].as_u64()), (Some("2026-06-30"), Some(23)));
+        // Unset, the functions' default zone applies.
+        let plan = config(&[("SALESFLOW_PIPELINE", path)]).unwrap().compile_pipeline().unwrap().plan();
+        assert!(plan.contains("of at in Europe/Paris (default zone, from SALESFLOW_TIME_ZONE)"), "{plan}");
     }
 
     #[test]

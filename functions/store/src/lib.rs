@@ -18,7 +18,7 @@ pub use bytes::Bytes;
 pub use error::StoreError;
 pub use local::LocalStore;
 pub use s3::S3Store;
-pub use settings::{EnvError, Settings};
+pub use settings::{EnvError, Settings, time_zone_from_vars};
 
 /// One listed object.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,13 @@
 //! zone — each with a default that suits local use. A bad value fails with an [`EnvError`] naming the variable.
 
 use jiff::tz::TimeZone;
+use salesflow_core::DefaultTimeZone;
 use salesflow_core::keys::Layout;
+
+/// The variable naming the deployment's time zone.
+pub const TIME_ZONE_VARIABLE: &str = "SALESFLOW_TIME_ZONE";
+/// Its default: the stores' zone.
+pub const DEFAULT_TIME_ZONE: &str = "Europe/Paris";
 
 /// A bad environment variable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,7 +27,8 @@ pub struct Settings {
     /// `SALESFLOW_RAW_PREFIX` (`raw/`), `SALESFLOW_LANDED_PREFIX` (`landed/`), `SALESFLOW_REJECTS_PREFIX`
     /// (`rejects/`), `SALESFLOW_DATASETS_PREFIX` (`datasets/`), `SALESFLOW_MANIFESTS_PREFIX` (`manifests/`).
     pub layout: Layout,
-    /// `SALESFLOW_TIME_ZONE` (default `Europe/Paris`): an IANA name, checked against the bundled database.
+    /// `SALESFLOW_TIME_ZONE` (default `Europe/Paris`): an IANA name, checked against the bundled database. The
+    /// zone of the reports, and of the pipeline's `time_parts` ops that name none ([`Settings::pipeline_time_zone`]).
     pub time_zone: TimeZone,
     pub time_zone_name: String,
 }
@@ -38,12 +45,28 @@ impl Settings {
             datasets: prefix("SALESFLOW_DATASETS_PREFIX", "datasets/")?,
             manifests: prefix("SALESFLOW_MANIFESTS_PREFIX", "manifests/")?,
         };
-        let time_zone_name = read(var, "SALESFLOW_TIME_ZONE", "Europe/Paris", |v| {
-            TimeZone::get(v).map(|_| ()).map_err(|e| format!("not a known IANA time zone: {e}"))
-        })?;
-        let time_zone = TimeZone::get(&time_zone_name).expect("checked above");
+        let DefaultTimeZone { name: time_zone_name, zone: time_zone, .. } = time_zone_from_vars(var)?;
         Ok(Settings { bucket, layout, time_zone, time_zone_name })
     }
+
+    /// The zone a pipeline compiles with for its `time_parts` ops without a `time_zone` (see
+    /// `PipelineConfig::compile_with`): this deployment's, labelled `SALESFLOW_TIME_ZONE` in the plan.
+    pub fn pipeline_time_zone(&self) -> DefaultTimeZone {
+        DefaultTimeZone {
+            name: self.time_zone_name.clone(),
+            zone: self.time_zone.clone(),
+            source: TIME_ZONE_VARIABLE.into(),
+        }
+    }
+}
+
+/// `SALESFLOW_TIME_ZONE` alone (default `Europe/Paris`), checked: for the commands that compile a pipeline
+/// without needing the rest of the [`Settings`].
+pub fn time_zone_from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<DefaultTimeZone, EnvError> {
+    let name = read(var, TIME_ZONE_VARIABLE, DEFAULT_TIME_ZONE, |v| {
+        TimeZone::get(v).map(|_| ()).map_err(|e| format!("not a known IANA time zone: {e}"))
+    })?;
+    Ok(DefaultTimeZone::new(&name, TIME_ZONE_VARIABLE).expect("checked above"))
 }
 
 /// The variable's value (its default when unset or empty), checked; each function reads its own extra
@@ -97,6 +120,20 @@ mod tests {
         assert_eq!(s.bucket, "salesflow-data");
         assert_eq!(s.layout, Layout::default());
         assert_eq!(s.time_zone_name, "Europe/Paris");
+        assert_eq!(s.pipeline_time_zone().name, "Europe/Paris");
+        assert_eq!(s.pipeline_time_zone().source, "SALESFLOW_TIME_ZONE");
+    }
+
+    #[test]
+    fn the_time_zone_is_the_pipelines_default_zone() {
+        let s = settings(&[("SALESFLOW_TIME_ZONE", "America/New_York")]).unwrap();
+        assert_eq!(s.pipeline_time_zone().name, "America/New_York");
+        assert_eq!(s.pipeline_time_zone().zone, TimeZone::get("America/New_York").unwrap());
+        let alone = time_zone_from_vars(&|name: &str| (name == "SALESFLOW_TIME_ZONE").then(|| "Asia/Tokyo".into()));
+        assert_eq!(alone.unwrap().name, "Asia/Tokyo");
+        assert_eq!(time_zone_from_vars(&|_: &str| Some(String::new())).unwrap().name, "Europe/Paris");
+        let bad = time_zone_from_vars(&|_: &str| Some("Europe/Pariss".into())).unwrap_err();
+        assert_eq!(bad.variable, "SALESFLOW_TIME_ZONE");
     }
 
     #[test]

@@ -200,7 +200,11 @@ mod tests {
     use serde_json::json;
 
     fn combiner(max_records: usize, max_bytes: usize, format: BatchFormat) -> Combiner {
-        let ctx = CompileContext { resources: &EmbeddedResources(&[]), path: "pipeline[3].combiner".into() };
+        let ctx = CompileContext {
+            resources: &EmbeddedResources(&[]),
+            time_zone: &Default::default(),
+            path: "pipeline[3].combiner".into(),
+        };
         CombinerConfig { time_field: Some("at".into()), max_records, max_bytes, format }.compile(&ctx).unwrap()
     }
 

@@ -228,7 +228,11 @@ mod tests {
     use proptest::prelude::Strategy;
 
     fn compile(path: Option<&str>, where_: Option<&str>, mode: FilterMode) -> Result<Filter, Vec<ConfigError>> {
-        let ctx = CompileContext { resources: &EmbeddedResources(&[]), path: "pipeline[0].filter".into() };
+        let ctx = CompileContext {
+            resources: &EmbeddedResources(&[]),
+            time_zone: &Default::default(),
+            path: "pipeline[0].filter".into(),
+        };
         FilterConfig { path: path.map(Into::into), where_: where_.map(Into::into), mode }.compile(&ctx)
     }
 

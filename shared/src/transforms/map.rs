@@ -1,6 +1,7 @@
 //! `map`: the business-logic step (the source document's "Python" transform), declarative. An ordered list of
 //! operations: `set` a field from an exact-decimal expression, `rename`, `drop`, `time_parts` (date, hour and
-//! weekday of a timestamp in a time zone) and `lookup` (fields from a reference table such as `stores.csv`).
+//! weekday of a timestamp in a time zone: its own `time_zone`, else the deployment's default zone) and `lookup`
+//! (fields from a reference table such as `stores.csv`).
 
 use jiff::tz::TimeZone;
 use serde::Deserialize;
@@ -33,11 +34,13 @@ pub enum MapOpConfig {
     /// `drop: {fields: [internal_note]}`
     Drop { fields: Vec<String> },
     /// `time_parts: {field: emitted_at, time_zone: Europe/Paris}` writes `date` (YYYY-MM-DD), `hour` (0-23) and
-    /// `weekday` (Monday..Sunday) of the instant in that zone; the output names can be changed.
+    /// `weekday` (Monday..Sunday) of the instant in that zone; the output names can be changed. Without
+    /// `time_zone`, the zone is the deployment's default ([`CompileContext::time_zone`]: `SALESFLOW_TIME_ZONE` in
+    /// the functions and the CLI, UTC when the compiler is given none); a zone written here always wins.
     TimeParts {
         field: String,
-        #[serde(default = "utc")]
-        time_zone: String,
+        #[serde(default)]
+        time_zone: Option<String>,
         #[serde(default = "date_name")]
         date: String,
         #[serde(default = "hour_name")]
@@ -59,9 +62,6 @@ pub enum MapOpConfig {
     },
 }
 
-fn utc() -> String {
-    "UTC".into()
-}
 fn date_name() -> String {
     "date".into()
 }
@@ -82,11 +82,32 @@ pub enum OnMissing {
 
 #[derive(Debug)]
 enum MapOp {
-    Set { field: String, expr: Expr, text: String },
-    Rename { from: String, to: String },
-    Drop { fields: Vec<String> },
-    TimeParts { field: String, zone: TimeZone, zone_name: String, names: [String; 3] },
-    Lookup { table: ReferenceTable, key: String, columns: Vec<(String, usize)>, on_missing: OnMissing },
+    Set {
+        field: String,
+        expr: Expr,
+        text: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Drop {
+        fields: Vec<String>,
+    },
+    /// `origin` says where the zone came from, for the plan.
+    TimeParts {
+        field: String,
+        zone: TimeZone,
+        zone_name: String,
+        origin: String,
+        names: [String; 3],
+    },
+    Lookup {
+        table: ReferenceTable,
+        key: String,
+        columns: Vec<(String, usize)>,
+        on_missing: OnMissing,
+    },
 }
 
 /// The compiled `map` step.
@@ -109,19 +130,31 @@ impl MapConfig {
                 },
                 MapOpConfig::Rename { from, to } => ops.push(MapOp::Rename { from: from.clone(), to: to.clone() }),
                 MapOpConfig::Drop { fields } => ops.push(MapOp::Drop { fields: fields.clone() }),
-                MapOpConfig::TimeParts { field, time_zone, date, hour, weekday } => match TimeZone::get(time_zone) {
-                    Ok(zone) => ops.push(MapOp::TimeParts {
-                        field: field.clone(),
-                        zone,
-                        zone_name: time_zone.clone(),
-                        names: [date.clone(), hour.clone(), weekday.clone()],
-                    }),
-                    Err(_) => errors.push(fail(
-                        "time_parts",
-                        "time_zone",
-                        format!("unknown time zone {time_zone:?} (use an IANA name such as Europe/Paris)"),
-                    )),
-                },
+                MapOpConfig::TimeParts { field, time_zone, date, hour, weekday } => {
+                    let zone = match time_zone {
+                        Some(name) => TimeZone::get(name)
+                            .map(|zone| (zone, name.clone(), "set by time_zone".to_string()))
+                            .map_err(|_| format!("unknown time zone {name:?} (use an IANA name such as Europe/Paris)")),
+                        None => {
+                            let default = ctx.time_zone;
+                            Ok((
+                                default.zone.clone(),
+                                default.name.clone(),
+                                format!("default zone, from {}", default.source),
+                            ))
+                        }
+                    };
+                    match zone {
+                        Ok((zone, zone_name, origin)) => ops.push(MapOp::TimeParts {
+                            field: field.clone(),
+                            zone,
+                            zone_name,
+                            origin,
+                            names: [date.clone(), hour.clone(), weekday.clone()],
+                        }),
+                        Err(message) => errors.push(fail("time_parts", "time_zone", message)),
+                    }
+                }
                 MapOpConfig::Lookup { table, key, key_column, fields, on_missing } => {
                     let key_column = key_column.as_deref().unwrap_or(key);
                     let loaded = ctx
@@ -236,8 +269,8 @@ impl MapOp {
             MapOp::Set { field, text, .. } => format!("set {field} = {text}"),
             MapOp::Rename { from, to } => format!("rename {from} -> {to}"),
             MapOp::Drop { fields } => format!("drop {}", fields.join(", ")),
-            MapOp::TimeParts { field, zone_name, names, .. } => {
-                format!("{} / {} / {} of {field} in {zone_name}", names[0], names[1], names[2])
+            MapOp::TimeParts { field, zone_name, origin, names, .. } => {
+                format!("{} / {} / {} of {field} in {zone_name} ({origin})", names[0], names[1], names[2])
             }
             MapOp::Lookup { table, key, columns, .. } => format!(
                 "look up {} in {} ({} rows) by {key}",
@@ -270,14 +303,34 @@ impl Transform for MapStep {
 mod tests {
     use super::*;
     use crate::reference::EmbeddedResources;
+    use crate::transforms::DefaultTimeZone;
     use serde_json::json;
 
     const FILES: &[(&str, &str)] = &[("stores.csv", "store_id,city,manager\nS1,\"Lyon, Part-Dieu\",Ana\n")];
 
     fn compile(yaml: &str) -> Result<MapStep, Vec<ConfigError>> {
+        compile_in(yaml, &DefaultTimeZone::utc())
+    }
+
+    /// Compiles with `time_zone` as the deployment's default zone.
+    fn compile_in(yaml: &str, time_zone: &DefaultTimeZone) -> Result<MapStep, Vec<ConfigError>> {
         let tree: Value = serde_yaml_ng::from_str(yaml).unwrap();
         let config: MapConfig = serde_json::from_value(tree).unwrap();
-        config.compile(&CompileContext { resources: &EmbeddedResources(FILES), path: "pipeline[2].map".into() })
+        config.compile(&CompileContext {
+            resources: &EmbeddedResources(FILES),
+            time_zone,
+            path: "pipeline[2].map".into(),
+        })
+    }
+
+    fn paris() -> DefaultTimeZone {
+        DefaultTimeZone::new("Europe/Paris", "SALESFLOW_TIME_ZONE").unwrap()
+    }
+
+    /// `[date, hour, weekday]` of `at` through a compiled `time_parts` step.
+    fn parts(step: &MapStep, at: &str) -> (String, u64, String) {
+        let out = apply(step, json!({ "at": at })).unwrap();
+        (out["date"].as_str().unwrap().into(), out["hour"].as_u64().unwrap(), out["weekday"].as_str().unwrap().into())
     }
 
     fn apply(step: &MapStep, record: Value) -> Result<Value, String> {
@@ -343,6 +396,62 @@ mod tests {
                 "pipeline[2].map[2].lookup.fields[1]: stores.csv has no column \"budget\" (columns: store_id, city, manager)",
                 "pipeline[2].map[3].lookup.table: no embedded file named \"nope.csv\"",
             ]
+        );
+    }
+
+    #[test]
+    fn time_parts_without_a_zone_use_the_default_zone_and_say_so() {
+        let step = compile_in("- time_parts: {field: at}", &paris()).unwrap();
+        assert_eq!(
+            step.describe(),
+            "date / hour / weekday of at in Europe/Paris (default zone, from SALESFLOW_TIME_ZONE)"
+        );
+        assert_eq!(parts(&step, "2026-11-22T23:30:00Z"), ("2026-11-23".into(), 0, "Monday".into()));
+        // No default given: UTC, and the plan says it is the fallback.
+        let step = compile("- time_parts: {field: at}").unwrap();
+        assert_eq!(step.describe(), "date / hour / weekday of at in UTC (default zone, from the built-in fallback)");
+        assert_eq!(parts(&step, "2026-11-22T23:30:00Z"), ("2026-11-22".into(), 23, "Sunday".into()));
+    }
+
+    #[test]
+    fn an_explicit_zone_wins_over_the_default() {
+        let step = compile_in("- time_parts: {field: at, time_zone: America/New_York}", &paris()).unwrap();
+        assert_eq!(step.describe(), "date / hour / weekday of at in America/New_York (set by time_zone)");
+        assert_eq!(parts(&step, "2026-11-22T23:30:00Z"), ("2026-11-22".into(), 18, "Sunday".into()));
+        let step = compile_in("- time_parts: {field: at, time_zone: UTC}", &paris()).unwrap();
+        assert_eq!(parts(&step, "2026-11-22T23:30:00Z"), ("2026-11-22".into(), 23, "Sunday".into()));
+    }
+
+    #[test]
+    fn the_default_zone_follows_daylight_saving_time() {
+        let step = compile_in("- time_parts: {field: at, hour: h}", &paris()).unwrap();
+        let hour = |at: &str| apply(&step, json!({ "at": at })).unwrap()["h"].as_u64().unwrap();
+        assert_eq!(hour("2026-01-15T12:00:00Z"), 13, "winter: UTC+1");
+        assert_eq!(hour("2026-07-15T12:00:00Z"), 14, "summer: UTC+2");
+        // 2026-03-29: 02:00 local does not exist, 01:59 CET is followed by 03:00 CEST.
+        assert_eq!(hour("2026-03-29T00:59:59Z"), 1);
+        assert_eq!(hour("2026-03-29T01:00:00Z"), 3);
+        // 2026-10-25: 02:00-02:59 local happens twice, first in CEST then in CET.
+        assert_eq!(hour("2026-10-25T00:30:00Z"), 2);
+        assert_eq!(hour("2026-10-25T01:30:00Z"), 2);
+        assert_eq!(hour("2026-10-25T02:00:00Z"), 3);
+    }
+
+    #[test]
+    fn a_bad_explicit_zone_is_an_error_at_its_path_whatever_the_default() {
+        let errors =
+            compile_in("- rename: {from: a, to: b}\n- time_parts: {field: at, time_zone: Europe/Pariss}", &paris())
+                .unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "pipeline[2].map[1].time_parts.time_zone: unknown time zone \"Europe/Pariss\" (use an IANA name such as Europe/Paris)"
+            ]
+        );
+        assert_eq!(
+            DefaultTimeZone::new("Mars/Olympus", "SALESFLOW_TIME_ZONE").unwrap_err(),
+            "unknown time zone \"Mars/Olympus\" (use an IANA name such as Europe/Paris)"
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod map;
 pub mod splitter;
 pub mod validate;
 
+use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -58,10 +59,46 @@ pub trait Transform: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// What compiling a step needs: where files come from, and the prefix of error paths (`pipeline[2].map`).
+/// What compiling a step needs: where files come from, the deployment's default time zone, and the prefix of
+/// error paths (`pipeline[2].map`).
 pub struct CompileContext<'a> {
     pub resources: &'a dyn Resources,
+    /// The zone of a `time_parts` op that names none; a zone written in the file always wins.
+    pub time_zone: &'a DefaultTimeZone,
     pub path: String,
+}
+
+/// The deployment's time zone, given to the compiler by whoever reads the configuration (the functions and the
+/// CLI: `SALESFLOW_TIME_ZONE`); the core reads no environment. `source` says where it came from, for the plan
+/// (`in Europe/Paris (default zone, from SALESFLOW_TIME_ZONE)`). Compiling without one
+/// ([`PipelineConfig::compile`](crate::PipelineConfig::compile)) uses [`DefaultTimeZone::utc`].
+#[derive(Debug, Clone)]
+pub struct DefaultTimeZone {
+    /// The IANA name, as given.
+    pub name: String,
+    pub zone: TimeZone,
+    /// Where the zone came from: `SALESFLOW_TIME_ZONE`, `--time-zone`, ...
+    pub source: String,
+}
+
+impl DefaultTimeZone {
+    /// The zone named `name` (an IANA name, looked up in the bundled database), from `source`.
+    pub fn new(name: &str, source: impl Into<String>) -> Result<DefaultTimeZone, String> {
+        let zone = TimeZone::get(name)
+            .map_err(|_| format!("unknown time zone {name:?} (use an IANA name such as Europe/Paris)"))?;
+        Ok(DefaultTimeZone { name: name.to_string(), zone, source: source.into() })
+    }
+
+    /// UTC: the zone used when the caller gives none.
+    pub fn utc() -> DefaultTimeZone {
+        DefaultTimeZone { name: "UTC".into(), zone: TimeZone::UTC, source: "the built-in fallback".into() }
+    }
+}
+
+impl Default for DefaultTimeZone {
+    fn default() -> DefaultTimeZone {
+        DefaultTimeZone::utc()
+    }
 }
 
 impl CompileContext<'_> {

@@ -262,7 +262,11 @@ mod tests {
     use serde_json::json;
 
     fn splitter(path: &str, carry: &[&str], index_field: Option<&str>) -> Splitter {
-        let ctx = CompileContext { resources: &EmbeddedResources(&[]), path: "pipeline[1].splitter".into() };
+        let ctx = CompileContext {
+            resources: &EmbeddedResources(&[]),
+            time_zone: &Default::default(),
+            path: "pipeline[1].splitter".into(),
+        };
         SplitterConfig {
             path: path.into(),
             carry: carry.iter().map(|s| s.to_string()).collect(),

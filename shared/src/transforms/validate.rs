@@ -56,7 +56,11 @@ mod tests {
 
     #[test]
     fn rejects_with_reasons_and_normalizes() {
-        let ctx = CompileContext { resources: &EmbeddedResources(&[]), path: "pipeline[0].validate".into() };
+        let ctx = CompileContext {
+            resources: &EmbeddedResources(&[]),
+            time_zone: &Default::default(),
+            path: "pipeline[0].validate".into(),
+        };
         let v = ValidateConfig { normalize: true }.compile(&ctx).unwrap();
         let mut out = Vec::new();
         let good = json!({"receipt_id": "R", "store_id": "S", "emitted_at": "2026-11-23T10:00:00Z", "currency": "EUR",
