@@ -342,7 +342,7 @@ pub async fn run(args: &DemoArgs, plans: &[DayPlan; 2]) -> anyhow::Result<(Vec<D
         ExportConfig { bucket: settings.bucket.clone(), layout: settings.layout.clone(), ..ExportConfig::default() };
     let bucket = settings.bucket.clone();
     // The embedded pipeline names its zone; the default zone is the demo settings' one, like the function's.
-    let pipeline = salesflow_core::defaults::sales_pipeline_with(&settings.pipeline_time_zone());
+    let pipeline = salesflow_core::defaults::sales_pipeline_with(&settings.time_zone);
     let ingest = Ingest::new(LocalStore::new(&args.out), settings, pipeline);
     let exporter = Exporter::new(LocalStore::new(&args.out), config).with_metrics_output(MetricsOutput::Off);
     let total: usize = plans.iter().map(DayPlan::total_receipts).sum();

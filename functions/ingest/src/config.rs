@@ -47,14 +47,14 @@ impl IngestConfig {
     /// Loads and compiles the pipeline, once; `time_parts` ops without a `time_zone` use `SALESFLOW_TIME_ZONE`.
     pub fn compile_pipeline(&self) -> Result<Pipeline, StartupError> {
         let Some(path) = &self.pipeline_file else {
-            return Ok(defaults::sales_pipeline_with(&self.settings.pipeline_time_zone()));
+            return Ok(defaults::sales_pipeline_with(&self.settings.time_zone));
         };
         let text = std::fs::read_to_string(path)
             .map_err(|source| StartupError::PipelineUnreadable { path: path.clone(), source })?;
         let invalid = |errors| StartupError::PipelineInvalid { path: path.clone(), errors };
         let config = PipelineConfig::parse(&text).map_err(|e| invalid(vec![e]))?;
         let dir = path.parent().map(PathBuf::from).unwrap_or_default();
-        config.compile_with(&DirResources(dir), &self.settings.pipeline_time_zone()).map_err(invalid)
+        config.compile_with(&DirResources(dir), &self.settings.time_zone).map_err(invalid)
     }
 }
 

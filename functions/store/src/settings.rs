@@ -28,9 +28,9 @@ pub struct Settings {
     /// (`rejects/`), `SALESFLOW_DATASETS_PREFIX` (`datasets/`), `SALESFLOW_MANIFESTS_PREFIX` (`manifests/`).
     pub layout: Layout,
     /// `SALESFLOW_TIME_ZONE` (default `Europe/Paris`): an IANA name, checked against the bundled database. The
-    /// zone of the reports, and of the pipeline's `time_parts` ops that name none ([`Settings::pipeline_time_zone`]).
-    pub time_zone: TimeZone,
-    pub time_zone_name: String,
+    /// zone of the reports, and the one a pipeline compiles with for its `time_parts` ops that name none (see
+    /// `PipelineConfig::compile_with`; the plan labels it `SALESFLOW_TIME_ZONE`).
+    pub time_zone: DefaultTimeZone,
 }
 
 impl Settings {
@@ -45,18 +45,7 @@ impl Settings {
             datasets: prefix("SALESFLOW_DATASETS_PREFIX", "datasets/")?,
             manifests: prefix("SALESFLOW_MANIFESTS_PREFIX", "manifests/")?,
         };
-        let DefaultTimeZone { name: time_zone_name, zone: time_zone, .. } = time_zone_from_vars(var)?;
-        Ok(Settings { bucket, layout, time_zone, time_zone_name })
-    }
-
-    /// The zone a pipeline compiles with for its `time_parts` ops without a `time_zone` (see
-    /// `PipelineConfig::compile_with`): this deployment's, labelled `SALESFLOW_TIME_ZONE` in the plan.
-    pub fn pipeline_time_zone(&self) -> DefaultTimeZone {
-        DefaultTimeZone {
-            name: self.time_zone_name.clone(),
-            zone: self.time_zone.clone(),
-            source: TIME_ZONE_VARIABLE.into(),
-        }
+        Ok(Settings { bucket, layout, time_zone: time_zone_from_vars(var)? })
     }
 }
 
@@ -119,16 +108,15 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.bucket, "salesflow-data");
         assert_eq!(s.layout, Layout::default());
-        assert_eq!(s.time_zone_name, "Europe/Paris");
-        assert_eq!(s.pipeline_time_zone().name, "Europe/Paris");
-        assert_eq!(s.pipeline_time_zone().source, "SALESFLOW_TIME_ZONE");
+        assert_eq!(s.time_zone.name, "Europe/Paris");
+        assert_eq!(s.time_zone.source, "SALESFLOW_TIME_ZONE");
     }
 
     #[test]
     fn the_time_zone_is_the_pipelines_default_zone() {
         let s = settings(&[("SALESFLOW_TIME_ZONE", "America/New_York")]).unwrap();
-        assert_eq!(s.pipeline_time_zone().name, "America/New_York");
-        assert_eq!(s.pipeline_time_zone().zone, TimeZone::get("America/New_York").unwrap());
+        assert_eq!(s.time_zone.name, "America/New_York");
+        assert_eq!(s.time_zone.zone, TimeZone::get("America/New_York").unwrap());
         let alone = time_zone_from_vars(&|name: &str| (name == "SALESFLOW_TIME_ZONE").then(|| "Asia/Tokyo".into()));
         assert_eq!(alone.unwrap().name, "Asia/Tokyo");
         assert_eq!(time_zone_from_vars(&|_: &str| Some(String::new())).unwrap().name, "Europe/Paris");
