@@ -13,49 +13,15 @@
 use std::io::Write;
 
 use jiff::{SignedDuration, Timestamp};
-use salesflow_core::decimal::{decimal_from_value, decimal_to_value};
-use salesflow_core::generate::{Generator, store};
+use salesflow_core::generate::Generator;
 use salesflow_export::{ExportConfig, Exporter, MetricsOutput};
 use salesflow_store::{LocalStore, ObjectStore};
-use serde_json::{Map, Value, json};
+
+/// The tests' helpers: `flatten` writes landed records the way the sample pipeline does.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 const KEY: &str = "landed/dt=2026-11-23/hour=08/shardId-000000000001-1-2-0.ndjson.gz";
-
-fn flatten(receipt: &Value, store_no: u32, out: &mut Vec<u8>) -> usize {
-    let s = store(store_no);
-    let emitted: Timestamp = receipt["emitted_at"].as_str().unwrap().parse().unwrap();
-    let local = jiff::tz::TimeZone::get("Europe/Paris").unwrap().to_datetime(emitted);
-    let lines = receipt["lines"].as_array().unwrap();
-    for (i, line) in lines.iter().enumerate() {
-        let mut r = Map::new();
-        for f in ["receipt_id", "store_id", "emitted_at", "loyalty_card", "currency"] {
-            if let Some(v) = receipt.get(f) {
-                r.insert(f.into(), v.clone());
-            }
-        }
-        r.insert("line_no".into(), json!(i));
-        for (k, v) in line.as_object().unwrap() {
-            if k != "promotion_id" {
-                r.insert(k.clone(), v.clone());
-            }
-        }
-        let q = decimal_from_value(&line["quantity"]).unwrap();
-        let p = decimal_from_value(&line["unit_price"]).unwrap();
-        let d = line.get("discount").map(|d| decimal_from_value(d).unwrap()).unwrap_or_default();
-        r.insert("line_total".into(), decimal_to_value(q * p - d));
-        r.insert("date".into(), json!(local.date().to_string()));
-        r.insert("hour".into(), json!(local.hour()));
-        r.insert("weekday".into(), json!(format!("{:?}", local.weekday())));
-        for (k, v) in [("city", json!(s.city)), ("region", json!(s.region)), ("latitude", json!(s.latitude))] {
-            r.insert(k.into(), v);
-        }
-        r.insert("longitude".into(), json!(s.longitude));
-        r.insert("manager".into(), json!(s.manager));
-        serde_json::to_writer(&mut *out, &Value::Object(r)).unwrap();
-        out.push(b'\n');
-    }
-    lines.len()
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
@@ -71,7 +37,9 @@ async fn main() {
             while ndjson.len() < mb << 20 {
                 let store_no = (i % 10_000) + 1;
                 let at = start + SignedDuration::from_millis(i64::from(i) * 36 % 3_600_000);
-                lines += flatten(&g.receipt_for(store_no, at), store_no, &mut ndjson);
+                let records = common::flatten(&g.receipt_for(store_no, at), store_no);
+                ndjson.extend_from_slice(&common::ndjson(&records));
+                lines += records.len();
                 i += 1;
             }
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
