@@ -296,9 +296,8 @@ async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
     let checkpoints = args.state_dir.join("checkpoints").join(&args.stream);
     std::fs::create_dir_all(&checkpoints).with_context(|| format!("cannot create {}", checkpoints.display()))?;
     let store = S3Store::new(s3.clone());
-    let ingest = Ingest::new(store.clone(), ingest_config.settings, pipeline)
-        .with_metrics_output(MetricsOutput::Stderr)
-        .with_stage(ingest_config.stage);
+    let ingest =
+        Ingest::new(store.clone(), ingest_config.settings, pipeline).with_metrics_output(MetricsOutput::Stderr);
     let exporter = Exporter::new(store, export_config).with_metrics_output(if args.metrics {
         salesflow_export::MetricsOutput::Stderr
     } else {

@@ -53,9 +53,7 @@ async fn ingest(event_file: &Path, store_dir: Option<&Path>) -> anyhow::Result<E
         serde_json::from_slice(&text).with_context(|| format!("{}: not a Kinesis event", event_file.display()))?;
     let store = AnyStore::from_env(store_dir).await;
     eprintln!("ingest: {} records into bucket {} ({})", event.records.len(), config.settings.bucket, store.describe());
-    let ingest = Ingest::new(store, config.settings, pipeline)
-        .with_metrics_output(MetricsOutput::Stderr)
-        .with_stage(config.stage);
+    let ingest = Ingest::new(store, config.settings, pipeline).with_metrics_output(MetricsOutput::Stderr);
     let Ok(response) = handle(&ingest, LambdaEvent::new(event, Context::default())).await;
     println!("{}", serde_json::to_string_pretty(&response)?);
     Ok(ExitCode::SUCCESS)

@@ -2,7 +2,7 @@
 //! variable.
 
 use jiff::SignedDuration;
-use salesflow_core::emf::{DEFAULT_STAGE, STAGE_VARIABLE, check_stage};
+use salesflow_core::emf::DEFAULT_STAGE;
 use salesflow_core::keys::Layout;
 use salesflow_store::settings::read;
 use salesflow_store::{EnvError, Settings};
@@ -30,7 +30,8 @@ pub struct ExportConfig {
     /// Size at which a merged `sales_lines` file is cut into a new part (default 256 MiB; QuickSight's limit is
     /// 1 GB per file). Not an environment variable: the whole part is buffered before its upload.
     pub merged_part_bytes: u64,
-    /// `SALESFLOW_STAGE` (default [`DEFAULT_STAGE`]): the `Stage` dimension of the metrics.
+    /// `SALESFLOW_STAGE` (default [`DEFAULT_STAGE`], read with the shared [`Settings`]): the `Stage` dimension of
+    /// the metrics.
     pub stage: String,
 }
 
@@ -81,7 +82,6 @@ impl ExportConfig {
             })?
             .parse()
             .expect("checked");
-        let stage = read(var, STAGE_VARIABLE, DEFAULT_STAGE, check_stage)?;
         Ok(ExportConfig {
             bucket: settings.bucket,
             layout: settings.layout,
@@ -89,7 +89,7 @@ impl ExportConfig {
             grace: SignedDuration::from_mins(grace),
             rollup_open_hours,
             merged_part_bytes: DEFAULT_MERGED_PART_BYTES,
-            stage,
+            stage: settings.stage,
         })
     }
 }

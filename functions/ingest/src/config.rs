@@ -1,13 +1,11 @@
 //! The function's configuration, read once at cold start from environment variables: the shared [`Settings`]
-//! (bucket, prefixes, time zone), `SALESFLOW_PIPELINE`, the pipeline file (the embedded sample pipeline when
-//! unset), and `SALESFLOW_STAGE`, the metrics' `Stage` dimension. Every error names the variable.
+//! (bucket, prefixes, time zone, stage), `SALESFLOW_PIPELINE`, the pipeline file (the embedded sample pipeline
+//! when unset). Every error names the variable.
 
 use std::path::PathBuf;
 
-use salesflow_core::emf::{DEFAULT_STAGE, STAGE_VARIABLE, check_stage};
 use salesflow_core::reference::DirResources;
 use salesflow_core::{ConfigError, Pipeline, PipelineConfig, defaults};
-use salesflow_store::settings::read;
 use salesflow_store::{EnvError, Settings};
 
 /// Why the function cannot start.
@@ -26,8 +24,6 @@ pub struct IngestConfig {
     pub settings: Settings,
     /// `SALESFLOW_PIPELINE`; its lookup tables are read from the same directory.
     pub pipeline_file: Option<PathBuf>,
-    /// `SALESFLOW_STAGE` (default [`DEFAULT_STAGE`]): the `Stage` dimension of the metrics.
-    pub stage: String,
 }
 
 impl IngestConfig {
@@ -40,8 +36,7 @@ impl IngestConfig {
     pub fn from_vars(var: &impl Fn(&str) -> Option<String>) -> Result<IngestConfig, StartupError> {
         let settings = Settings::from_vars(var)?;
         let pipeline_file = var("SALESFLOW_PIPELINE").filter(|v| !v.is_empty()).map(PathBuf::from);
-        let stage = read(var, STAGE_VARIABLE, DEFAULT_STAGE, check_stage)?;
-        Ok(IngestConfig { settings, pipeline_file, stage })
+        Ok(IngestConfig { settings, pipeline_file })
     }
 
     /// Loads and compiles the pipeline, once; `time_parts` ops without a `time_zone` use `SALESFLOW_TIME_ZONE`.
@@ -70,7 +65,7 @@ mod tests {
     fn the_embedded_pipeline_is_the_default() {
         let c = config(&[]).unwrap();
         assert_eq!(c.pipeline_file, None);
-        assert_eq!(c.stage, "local");
+        assert_eq!(c.settings.stage, "local");
         assert_eq!(c.compile_pipeline().unwrap().plan(), defaults::sales_pipeline().plan());
     }
 
@@ -113,8 +108,8 @@ mod tests {
 
     #[test]
     fn the_stage_comes_from_the_environment() {
-        assert_eq!(config(&[("SALESFLOW_STAGE", "prod")]).unwrap().stage, "prod");
-        assert_eq!(config(&[("SALESFLOW_STAGE", "")]).unwrap().stage, "local");
+        assert_eq!(config(&[("SALESFLOW_STAGE", "prod")]).unwrap().settings.stage, "prod");
+        assert_eq!(config(&[("SALESFLOW_STAGE", "")]).unwrap().settings.stage, "local");
         let err = config(&[("SALESFLOW_STAGE", "  ")]).unwrap_err();
         assert!(err.to_string().starts_with("SALESFLOW_STAGE="), "{err}");
     }

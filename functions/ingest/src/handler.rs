@@ -16,7 +16,6 @@ use bytes::Bytes;
 use flate2::{Compression, GzBuilder};
 use jiff::Timestamp;
 use lambda_runtime::LambdaEvent;
-use salesflow_core::emf::DEFAULT_STAGE;
 use salesflow_core::keys::BatchId;
 use salesflow_core::transforms::combiner::EventHour;
 use salesflow_core::{Counts, Pipeline};
@@ -34,15 +33,13 @@ const LOGGED_PAYLOAD_BYTES: usize = 256;
 /// The `step` of a record that could not be decoded.
 const DECODE_STEP: &str = "decode";
 
-/// Everything a warm function keeps between invocations: the store, the settings, the compiled pipeline and the
-/// metrics' stage.
+/// Everything a warm function keeps between invocations: the store, the settings and the compiled pipeline.
 #[derive(Debug)]
 pub struct Ingest<S> {
     store: S,
     settings: Settings,
     pipeline: Pipeline,
     metrics_output: MetricsOutput,
-    stage: String,
 }
 
 /// What [`Ingest::process`] did with one batch.
@@ -127,13 +124,7 @@ struct RejectLine<'a> {
 
 impl<S: ObjectStore> Ingest<S> {
     pub fn new(store: S, settings: Settings, pipeline: Pipeline) -> Ingest<S> {
-        Ingest { store, settings, pipeline, metrics_output: MetricsOutput::default(), stage: DEFAULT_STAGE.into() }
-    }
-
-    /// The `Stage` dimension of the batch metrics (`IngestConfig::stage`; [`DEFAULT_STAGE`] when not given).
-    pub fn with_stage(mut self, stage: impl Into<String>) -> Ingest<S> {
-        self.stage = stage.into();
-        self
+        Ingest { store, settings, pipeline, metrics_output: MetricsOutput::default() }
     }
 
     /// Sends the EMF lines elsewhere (the command line keeps stdout for the response).
@@ -157,7 +148,7 @@ impl<S: ObjectStore> Ingest<S> {
             return BatchReport {
                 response: KinesisEventResponse::default(),
                 counts: Counts::default(),
-                metrics: BatchMetrics { stage: self.stage.clone(), ..BatchMetrics::default() },
+                metrics: BatchMetrics { stage: self.settings.stage.clone(), ..BatchMetrics::default() },
                 written: Vec::new(),
                 error: None,
             };
@@ -248,7 +239,7 @@ impl<S: ObjectStore> Ingest<S> {
         }
 
         let mut metrics = BatchMetrics {
-            stage: self.stage.clone(),
+            stage: self.settings.stage.clone(),
             records_in: records.len() as u64,
             user_records: counts.records_in,
             emitted: counts.emitted,

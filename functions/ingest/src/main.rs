@@ -18,7 +18,7 @@ async fn main() -> Result<(), Error> {
         .init();
     let config = IngestConfig::from_env()?;
     let pipeline = config.compile_pipeline()?;
-    tracing::info!(bucket = %config.settings.bucket, pipeline = ?config.pipeline_file, stage = %config.stage, "ingest configured");
-    let ingest = Ingest::new(S3Store::from_env().await, config.settings, pipeline).with_stage(config.stage);
+    tracing::info!(bucket = %config.settings.bucket, pipeline = ?config.pipeline_file, stage = %config.settings.stage, "ingest configured");
+    let ingest = Ingest::new(S3Store::from_env().await, config.settings, pipeline);
     lambda_runtime::run(service_fn(|event| handle(&ingest, event))).await
 }

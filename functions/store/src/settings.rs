@@ -1,8 +1,9 @@
 //! [`Settings`]: the environment variables both functions read once at cold start — bucket, key prefixes, time
-//! zone — each with a default that suits local use. A bad value fails with an [`EnvError`] naming the variable.
+//! zone, stage — each with a default that suits local use. A bad value fails with an [`EnvError`] naming the variable.
 
 use jiff::tz::TimeZone;
 use salesflow_core::DefaultTimeZone;
+use salesflow_core::emf::{DEFAULT_STAGE, STAGE_VARIABLE, check_stage};
 use salesflow_core::keys::Layout;
 
 /// The variable naming the deployment's time zone.
@@ -19,7 +20,7 @@ pub struct EnvError {
     pub message: String,
 }
 
-/// Where salesflow's objects live and which time zone its reports use.
+/// Where salesflow's objects live, which time zone its reports use, and which stage its metrics belong to.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// `SALESFLOW_BUCKET` (default `salesflow-data`).
@@ -31,6 +32,9 @@ pub struct Settings {
     /// zone of the reports, and the one a pipeline compiles with for its `time_parts` ops that name none (see
     /// `PipelineConfig::compile_with`; the plan labels it `SALESFLOW_TIME_ZONE`).
     pub time_zone: DefaultTimeZone,
+    /// `SALESFLOW_STAGE` (default `local`): the deployment (`dev`, `prod`), the `Stage` dimension of both
+    /// functions' metrics.
+    pub stage: String,
 }
 
 impl Settings {
@@ -45,7 +49,9 @@ impl Settings {
             datasets: prefix("SALESFLOW_DATASETS_PREFIX", "datasets/")?,
             manifests: prefix("SALESFLOW_MANIFESTS_PREFIX", "manifests/")?,
         };
-        Ok(Settings { bucket, layout, time_zone: time_zone_from_vars(var)? })
+        let time_zone = time_zone_from_vars(var)?;
+        let stage = read(var, STAGE_VARIABLE, DEFAULT_STAGE, check_stage)?;
+        Ok(Settings { bucket, layout, time_zone, stage })
     }
 }
 
@@ -110,6 +116,7 @@ mod tests {
         assert_eq!(s.layout, Layout::default());
         assert_eq!(s.time_zone.name, "Europe/Paris");
         assert_eq!(s.time_zone.source, "SALESFLOW_TIME_ZONE");
+        assert_eq!(s.stage, "local");
     }
 
     #[test]
