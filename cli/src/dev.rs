@@ -979,8 +979,7 @@ async fn export_message(ctx: &Ctx, message: aws_sdk_sqs::types::Message) -> anyh
             let mut landed = stats.landed_arrivals.lock().expect("not poisoned");
             let mut samples = Vec::new();
             for object in &summary.objects {
-                let key = object.source.splitn(4, '/').nth(3).unwrap_or_default();
-                if let Some(arrivals) = landed.remove(key) {
+                if let Some(arrivals) = landed.remove(&object.source.key) {
                     samples.extend(arrivals.iter().map(|a| done.as_millisecond() - a.as_millisecond()));
                 }
             }

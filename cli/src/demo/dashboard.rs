@@ -14,7 +14,8 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use salesflow_core::datasets::hourly_sales::{self, HourlyRow};
 use salesflow_core::datasets::read_rows;
-use salesflow_core::manifest::{Manifest, split_uri};
+use salesflow_core::keys::ObjectLocation;
+use salesflow_core::manifest::Manifest;
 
 use super::simulate::{DayPlan, DayResult, OPENING_HOUR};
 use super::svg::{Anchor, Rect, Svg, esc, linear_fit, short_eur, squarify, ticks};
@@ -71,9 +72,9 @@ impl Dashboard {
                     .with_context(|| format!("{}: not a QuickSight manifest", path.display()))?;
                 board.manifests.push(path.strip_prefix(bucket_dir).unwrap_or(&path).display().to_string());
                 for uri in manifest.uris() {
-                    let Some((b, key)) = split_uri(uri) else { anyhow::bail!("{}: bad URI {uri}", path.display()) };
-                    anyhow::ensure!(b == bucket, "{}: {uri} is in another bucket", path.display());
-                    board.rows += read_hourly(&bucket_dir.join(key), plan, &mut data)?;
+                    let at: ObjectLocation = uri.parse().with_context(|| format!("{}: bad URI", path.display()))?;
+                    anyhow::ensure!(at.bucket == bucket, "{}: {uri} is in another bucket", path.display());
+                    board.rows += read_hourly(&bucket_dir.join(&at.key), plan, &mut data)?;
                     board.files += 1;
                 }
             }
