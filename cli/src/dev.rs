@@ -749,10 +749,10 @@ async fn read_shard(ctx: Arc<Ctx>, shard: String, mut stop: watch::Receiver<bool
                 match outcome {
                     Outcome::Done => {
                         stats.records.fetch_add(batch.len() as u64, Relaxed);
-                        stats.user_records.fetch_add(report.counts.records_in, Relaxed);
-                        stats.emitted.fetch_add(report.counts.emitted, Relaxed);
-                        stats.filtered.fetch_add(report.counts.filtered, Relaxed);
-                        stats.rejected.fetch_add(report.counts.rejected, Relaxed);
+                        stats.user_records.fetch_add(report.metrics.counts.records_in, Relaxed);
+                        stats.emitted.fetch_add(report.metrics.counts.emitted, Relaxed);
+                        stats.filtered.fetch_add(report.metrics.counts.filtered, Relaxed);
+                        stats.rejected.fetch_add(report.metrics.counts.rejected, Relaxed);
                     }
                     Outcome::RetryFrom(at) => {
                         stats.records.fetch_add(at as u64, Relaxed);

@@ -142,43 +142,26 @@ impl DayPlan {
 
 pub const CHAIN_ZONE_NAME: &str = salesflow_core::generate::CHAIN_TIME_ZONE;
 
-/// What happened to one day's records, from both ends: what the stores sent and what the ingest handler counted.
-#[derive(Debug, Clone, Default, Serialize)]
+/// What happened to one day's records, from both ends: what the ingest handler counted and what the stores sent.
+#[derive(Debug, Clone, Serialize)]
 pub struct DayResult {
     pub label: String,
     pub date: String,
-    /// Records put on the stream.
-    pub records_in: u64,
-    /// The ingest handler's outcomes: landed (at least one line landed), filtered, rejected.
-    pub landed: u64,
-    pub filtered: u64,
-    pub rejected: u64,
-    /// Receipt lines landed (the handler's outputs).
-    pub lines: u64,
-    /// What the stores sent: valid receipts from real stores, their lines, the training-till receipts, and the
-    /// bad records by kind.
-    pub sent_receipts: u64,
-    pub sent_lines: u64,
-    pub sent_training: u64,
-    pub sent_bad: BTreeMap<String, u64>,
-    /// The turnover the stores rang up (exact decimals as text): in total, per category, per store-time hour.
-    pub turnover: String,
-    pub turnover_by_category: BTreeMap<String, String>,
-    pub turnover_by_hour: BTreeMap<i8, String>,
+    /// The ingest handler's counts of the day's records, in the summary as `records_in`, `landed`, `filtered`,
+    /// `rejected` and `lines`.
+    #[serde(flatten, serialize_with = "day_counts")]
+    pub counts: Counts,
+    #[serde(flatten)]
+    pub sent: Ledger,
 }
 
 /// The whole run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
-    /// The ingest handler's counts of both days, summed: records in, landed (emitted), filtered, rejected (with
-    /// why) and the lines landed (outputs).
-    pub records_in: u64,
-    pub landed: u64,
-    pub filtered: u64,
-    pub rejected: u64,
-    pub filtered_by: BTreeMap<String, u64>,
-    pub rejected_by: BTreeMap<String, u64>,
-    pub lines: u64,
+    /// The ingest handler's counts of both days, summed; in the summary as those of a day, with why records were
+    /// filtered or rejected.
+    #[serde(flatten, serialize_with = "total_counts")]
+    pub counts: Counts,
     /// Rows of the compacted `sales_lines` files (the last compaction of each hour).
     pub sales_lines_rows: u64,
     pub batches: u64,
@@ -194,15 +177,83 @@ struct Pending {
     data: String,
 }
 
-/// The sender's books for a day.
-#[derive(Default)]
-struct Ledger {
-    receipts: u64,
+/// [`Counts`] as the summary names them: `landed` for the records with at least one line landed (emitted),
+/// `lines` for the receipt lines landed (outputs).
+#[derive(Serialize)]
+struct SummaryCounts<'a> {
+    records_in: u64,
+    landed: u64,
+    filtered: u64,
+    rejected: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filtered_by: Option<&'a BTreeMap<String, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejected_by: Option<&'a BTreeMap<String, u64>>,
     lines: u64,
-    training: u64,
-    bad: BTreeMap<String, u64>,
-    by_category: BTreeMap<String, Decimal>,
-    by_hour: BTreeMap<i8, Decimal>,
+}
+
+impl SummaryCounts<'_> {
+    fn of(c: &Counts, why: bool) -> SummaryCounts<'_> {
+        SummaryCounts {
+            records_in: c.records_in,
+            landed: c.emitted,
+            filtered: c.filtered,
+            rejected: c.rejected,
+            filtered_by: why.then_some(&c.filtered_by),
+            rejected_by: why.then_some(&c.rejected_by),
+            lines: c.outputs,
+        }
+    }
+}
+
+fn day_counts<S: serde::Serializer>(counts: &Counts, serializer: S) -> Result<S::Ok, S::Error> {
+    SummaryCounts::of(counts, false).serialize(serializer)
+}
+
+fn total_counts<S: serde::Serializer>(counts: &Counts, serializer: S) -> Result<S::Ok, S::Error> {
+    SummaryCounts::of(counts, true).serialize(serializer)
+}
+
+/// The sender's books for a day: valid receipts from real stores, their lines, the training-till receipts, the
+/// bad records by kind, and the turnover rung up (exact decimals): in total, per category, per store-time hour.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ledger {
+    #[serde(rename = "sent_receipts")]
+    pub receipts: u64,
+    #[serde(rename = "sent_lines")]
+    pub lines: u64,
+    #[serde(rename = "sent_training")]
+    pub training: u64,
+    #[serde(rename = "sent_bad")]
+    pub bad: BTreeMap<String, u64>,
+    pub turnover: Decimal,
+    #[serde(rename = "turnover_by_category")]
+    pub by_category: BTreeMap<String, Decimal>,
+    #[serde(rename = "turnover_by_hour")]
+    pub by_hour: BTreeMap<i8, Decimal>,
+}
+
+impl Ledger {
+    /// Every record sent.
+    pub fn records(&self) -> u64 {
+        self.receipts + self.training + self.bad.values().sum::<u64>()
+    }
+
+    fn merge(&mut self, other: Ledger) {
+        self.receipts += other.receipts;
+        self.lines += other.lines;
+        self.training += other.training;
+        self.turnover += other.turnover;
+        for (k, v) in other.bad {
+            *self.bad.entry(k).or_default() += v;
+        }
+        for (k, v) in other.by_category {
+            *self.by_category.entry(k).or_default() += v;
+        }
+        for (k, v) in other.by_hour {
+            *self.by_hour.entry(k).or_default() += v;
+        }
+    }
 }
 
 /// One hour of receipts, generated, some spoiled, encoded; `ledger` counts the good ones.
@@ -247,6 +298,7 @@ fn generate_hour(
                 for line in &parsed.lines {
                     ledger.lines += 1;
                     let total = line.total();
+                    ledger.turnover += total;
                     *ledger.by_category.entry(line.category.clone()).or_default() += total;
                     *ledger.by_hour.entry(local_hour).or_default() += total;
                 }
@@ -418,7 +470,7 @@ pub async fn run(args: &DemoArgs, plans: &[DayPlan; 2]) -> anyhow::Result<(Vec<D
                     (g, r, records, l)
                 }));
             }
-            merge_ledger(&mut ledger, hour_ledger);
+            ledger.merge(hour_ledger);
             for record in records {
                 engine.advance_to(record.at).await?;
                 engine.push(day, record);
@@ -432,38 +484,20 @@ pub async fn run(args: &DemoArgs, plans: &[DayPlan; 2]) -> anyhow::Result<(Vec<D
     engine.progress.finish_and_clear();
 
     let mut days = Vec::new();
-    let mut all = Counts::default();
     for ((plan, ledger), counts) in plans.iter().zip(ledgers).zip(&engine.day_counts) {
-        let sent = ledger.receipts + ledger.training + ledger.bad.values().sum::<u64>();
+        let sent = ledger.records();
         if sent != counts.records_in || !counts.balanced() {
             bail!("{}: {sent} records sent but the ingest handler counted {counts}", plan.label);
         }
-        all.merge(counts);
+        engine.totals.counts.merge(counts);
         days.push(DayResult {
             label: plan.label.to_string(),
             date: plan.date.to_string(),
-            records_in: counts.records_in,
-            landed: counts.emitted,
-            filtered: counts.filtered,
-            rejected: counts.rejected,
-            lines: counts.outputs,
-            sent_receipts: ledger.receipts,
-            sent_lines: ledger.lines,
-            sent_training: ledger.training,
-            sent_bad: ledger.bad,
-            turnover: ledger.by_category.values().sum::<Decimal>().to_string(),
-            turnover_by_category: ledger.by_category.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
-            turnover_by_hour: ledger.by_hour.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            counts: counts.clone(),
+            sent: ledger,
         });
     }
     let t = &mut engine.totals;
-    t.records_in = all.records_in;
-    t.landed = all.emitted;
-    t.filtered = all.filtered;
-    t.rejected = all.rejected;
-    t.lines = all.outputs;
-    t.filtered_by = all.filtered_by;
-    t.rejected_by = all.rejected_by;
     t.sales_lines_rows = engine.hour_rows.values().sum();
     t.hours_compacted = engine.hour_rows.len() as u64;
     Ok((days, engine.totals))
@@ -471,21 +505,6 @@ pub async fn run(args: &DemoArgs, plans: &[DayPlan; 2]) -> anyhow::Result<(Vec<D
 
 async fn tokio_await<T>(handle: tokio::task::JoinHandle<T>) -> anyhow::Result<T> {
     handle.await.context("a generator thread failed")
-}
-
-fn merge_ledger(into: &mut Ledger, from: Ledger) {
-    into.receipts += from.receipts;
-    into.lines += from.lines;
-    into.training += from.training;
-    for (k, v) in from.bad {
-        *into.bad.entry(k).or_default() += v;
-    }
-    for (k, v) in from.by_category {
-        *into.by_category.entry(k).or_default() += v;
-    }
-    for (k, v) in from.by_hour {
-        *into.by_hour.entry(k).or_default() += v;
-    }
 }
 
 impl Engine {
@@ -546,7 +565,8 @@ impl Engine {
             if let Some(e) = report.error {
                 bail!("the ingest handler could not store a batch: {e}");
             }
-            let all = rejected.fetch_add(report.counts.rejected, Ordering::Relaxed) + report.counts.rejected;
+            let counts = report.metrics.counts;
+            let all = rejected.fetch_add(counts.rejected, Ordering::Relaxed) + counts.rejected;
             progress.set_message(format!("{} rejected", super::count(all)));
             let mut objects_exported = 0;
             let export_time = now + SignedDuration::from_millis(700);
@@ -559,7 +579,7 @@ impl Engine {
                     .with_context(|| format!("the export handler failed on {key}"))?;
                 objects_exported += summary.objects.len() as u64;
             }
-            Ok(Flushed { day, counts: report.counts, objects_exported })
+            Ok(Flushed { day, counts, objects_exported })
         });
     }
 
