@@ -31,7 +31,6 @@ use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 use salesflow_export::{ExportConfig, Exporter};
 use salesflow_ingest::{Ingest, IngestConfig, MetricsOutput, StreamEvent};
@@ -40,7 +39,9 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::aws;
-use crate::produce::parse_duration;
+use crate::local::duration::parse_duration;
+use crate::local::events::{KinesisStream, Origin};
+use crate::local::progress;
 
 mod mapping;
 use mapping::{Action, Outcome, Retries};
@@ -194,9 +195,9 @@ impl Destination {
 /// What every task shares.
 struct Ctx {
     args: DevArgs,
-    region: String,
-    stream_arn: String,
-    account: String,
+    /// The stream's region and account, which the events and on-failure messages name.
+    origin: Origin,
+    stream: KinesisStream,
     kinesis: aws_sdk_kinesis::Client,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
@@ -245,17 +246,6 @@ impl Shards {
 pub fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(dev(args))
-}
-
-/// The spinner both `dev` and `produce` show on a terminal (hidden otherwise or with `--quiet`).
-pub fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"));
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
 }
 
 async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
@@ -311,16 +301,15 @@ async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
         destination.describe(),
         checkpoints.display()
     );
-    let account = stream.arn.split(':').nth(4).unwrap_or("000000000000").to_string();
+    let origin = Origin { region: region.clone(), account: Origin::of_arn(&stream.arn).account };
     let mut shards = Shards::default();
     let shard_ids = shards.add(&stream.shards);
     let (new_shards, mut found_shards) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Ctx {
         metrics: args.metrics,
         args,
-        region,
-        stream_arn: stream.arn,
-        account,
+        stream: KinesisStream { arn: stream.arn, region },
+        origin,
         kinesis,
         sqs,
         queue_url: queue.url,
@@ -347,7 +336,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<ExitCode> {
     if !ctx.args.schedule.is_zero() {
         tasks.spawn(schedule_loop(ctx.clone(), stop_rx.clone()));
     }
-    let progress = progress_bar(ctx.args.quiet);
+    let progress = progress::spinner(ctx.args.quiet);
     let plain_progress = !ctx.args.quiet && !std::io::stderr().is_terminal();
     let mut last_print = Instant::now();
     let mut interrupted = false;
@@ -529,32 +518,21 @@ async fn shard_iterator(ctx: &Ctx, shard: &str, after: Option<&str>) -> anyhow::
 }
 
 /// The event Lambda would deliver for these records of `shard`.
-fn kinesis_event(ctx: &Ctx, shard: &str, records: &[Record]) -> anyhow::Result<StreamEvent> {
-    let records: Vec<Value> = records
+fn kinesis_event(ctx: &Ctx, shard: &str, records: &[Record]) -> StreamEvent {
+    let records = records
         .iter()
         .map(|r| {
-            let arrival = r.approximate_arrival_timestamp.map_or(0, |t| t.to_millis().unwrap_or(0));
-            let arrival: serde_json::Number =
-                format!("{}.{:03}", arrival.div_euclid(1000), arrival.rem_euclid(1000)).parse().expect("a decimal");
-            json!({
-                "kinesis": {
-                    "kinesisSchemaVersion": "1.0",
-                    "partitionKey": r.partition_key,
-                    "sequenceNumber": r.sequence_number,
-                    "data": STANDARD.encode(r.data.as_ref()),
-                    "approximateArrivalTimestamp": arrival,
-                },
-                "eventSource": "aws:kinesis",
-                "eventVersion": "1.0",
-                "eventID": format!("{shard}:{}", r.sequence_number),
-                "eventName": "aws:kinesis:record",
-                "invokeIdentityArn": format!("arn:aws:iam::{}:role/salesflow-dev", ctx.account),
-                "awsRegion": ctx.region,
-                "eventSourceARN": ctx.stream_arn,
-            })
+            let data = STANDARD.encode(r.data.as_ref());
+            ctx.stream.record(
+                shard,
+                &r.sequence_number,
+                r.partition_key.as_deref().unwrap_or_default(),
+                arrival(r),
+                data,
+            )
         })
         .collect();
-    serde_json::from_value(json!({ "Records": records })).context("building the Kinesis event")
+    StreamEvent { records }
 }
 
 fn arrival(r: &Record) -> Timestamp {
@@ -723,7 +701,7 @@ async fn read_shard(ctx: Arc<Ctx>, shard: String, mut stop: watch::Receiver<bool
         }
         let take = retries.batch_len(take);
         let batch: Vec<Record> = buffer.iter().take(take).cloned().collect();
-        let event = kinesis_event(&ctx, &shard, &batch)?;
+        let event = kinesis_event(&ctx, &shard, &batch);
         let now = Timestamp::now();
         // In a task of its own so that a panic is caught: it is this runner's function error.
         let handler = ctx.clone();
@@ -842,7 +820,10 @@ async fn send_failed(
         "requestContext": {
             "condition": condition,
             "approximateInvokeCount": invoke_count,
-            "functionArn": format!("arn:aws:lambda:{}:{}:function:salesflow-dev-ingest", ctx.region, ctx.account),
+            "functionArn": format!(
+                "arn:aws:lambda:{}:{}:function:salesflow-dev-ingest",
+                ctx.origin.region, ctx.origin.account
+            ),
         },
         "responseContext": { "error": reason },
         "timestamp": Timestamp::now().to_string(),
@@ -853,7 +834,7 @@ async fn send_failed(
             "approximateArrivalOfFirstRecord": arrival(first).to_string(),
             "approximateArrivalOfLastRecord": arrival(last).to_string(),
             "batchSize": records.len(),
-            "streamArn": ctx.stream_arn,
+            "streamArn": ctx.stream.arn,
         }
     });
     ctx.destination.send(message).await?;
@@ -1014,8 +995,8 @@ async fn export_message(ctx: &Ctx, message: aws_sdk_sqs::types::Message) -> anyh
 }
 
 async fn scheduled_run(ctx: &Ctx) -> anyhow::Result<()> {
-    let event = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}});
-    let summary = ctx.exporter.handle(&event, Timestamp::now()).await.context("the export's scheduled run")?;
+    let now = Timestamp::now();
+    let summary = ctx.exporter.handle(&ctx.origin.scheduled(now), now).await.context("the export's scheduled run")?;
     ctx.stats.scheduled_runs.fetch_add(1, Relaxed);
     if let Some(s) = summary.scheduled {
         eprintln!(

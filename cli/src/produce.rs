@@ -17,12 +17,14 @@ use aws_sdk_kinesis::primitives::Blob;
 use aws_sdk_kinesis::types::PutRecordsRequestEntry;
 use clap::Args;
 use jiff::{SignedDuration, Timestamp};
-use md5::{Digest, Md5};
 use salesflow_core::generate::Generator;
 use salesflow_ingest::kpl::{UserRecord, aggregate};
 use serde_json::{Value, json};
 
 use crate::aws;
+use crate::local::duration::parse_duration;
+use crate::local::progress;
+use crate::local::shards::{ShardMap, hash_key};
 
 /// PutRecords limits.
 const MAX_RECORDS_PER_CALL: usize = 500;
@@ -76,44 +78,12 @@ pub struct ProduceArgs {
     quiet: bool,
 }
 
-/// `90s`, `5m`, `1h`, `250ms`, `2` (seconds), or a jiff duration (`1h30m`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    if let Ok(n) = number.parse::<f64>()
-        && n >= 0.0
-    {
-        let seconds = match unit {
-            "" | "s" => Some(n),
-            "ms" => Some(n / 1000.0),
-            "m" | "min" => Some(n * 60.0),
-            "h" => Some(n * 3600.0),
-            _ => None,
-        };
-        if let Some(s) = seconds {
-            return Ok(Duration::from_secs_f64(s));
-        }
-    }
-    t.parse::<SignedDuration>()
-        .ok()
-        .and_then(|d| Duration::try_from(d).ok())
-        .ok_or_else(|| format!("not a duration: {text:?} (like 90s, 5m, 1h, 250ms)"))
-}
-
 /// One user record to send, with what the report says about it.
 struct Pending {
     partition_key: String,
     data: Vec<u8>,
     receipt_id: Option<String>,
     bad: Option<&'static str>,
-}
-
-/// An open shard's hash key range, to route KPL aggregates as the KPL does.
-struct ShardRange {
-    id: String,
-    start: u128,
-    end: u128,
 }
 
 const BAD_KINDS: [&str; 4] = ["truncated-json", "not-json", "missing-store-id", "quantity-not-a-number"];
@@ -144,21 +114,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("stream {} (create it with --create SHARDS)", args.stream))?,
     };
-    let ranges: Vec<ShardRange> = shards
-        .iter()
-        .filter(|s| s.sequence_number_range.as_ref().is_some_and(|r| r.ending_sequence_number.is_none()))
-        .filter_map(|s| {
-            let r = s.hash_key_range.as_ref()?;
-            Some(ShardRange {
-                id: s.shard_id.clone(),
-                start: r.starting_hash_key.parse().ok()?,
-                end: r.ending_hash_key.parse().ok()?,
-            })
-        })
-        .collect();
-    if ranges.is_empty() {
-        bail!("stream {}: no open shard", args.stream);
-    }
+    let Some(shards) = ShardMap::from_listed(&shards) else { bail!("stream {}: no open shard", args.stream) };
     let stores = args.stores.max(1);
     let default_rate = f64::from(stores) * 10.0 / 60.0;
     let rate = match (args.rate, args.count) {
@@ -180,13 +136,13 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<ExitCode> {
         "produce: {total} records to {} on {} ({} shard(s)), {} stores, {}{}{}",
         args.stream,
         aws::describe_endpoint(&config),
-        ranges.len(),
+        shards.ranges().len(),
         stores,
         if rate.is_finite() { format!("{rate:.1} receipts/s") } else { "as fast as possible".into() },
         if args.kpl { ", KPL-aggregated" } else { "" },
         if args.bad > 0 { format!(", {} bad", args.bad) } else { String::new() },
     );
-    let progress = crate::dev::progress_bar(args.quiet);
+    let progress = progress::spinner(args.quiet);
     let mut generator = Generator::new(args.seed, stores);
     let mut totals = Totals::default();
     let mut pending: Vec<Pending> = Vec::new();
@@ -215,7 +171,7 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<ExitCode> {
         if !pending.is_empty() {
             let batch = std::mem::take(&mut pending);
             pending_bytes = 0;
-            send(&client, &args, &ranges, batch, &mut totals, report.as_mut()).await?;
+            send(&client, &args, &shards, batch, &mut totals, report.as_mut()).await?;
             progress.set_message(format!(
                 "sent {} user records ({} Kinesis records, {:.0}/s), {} retried, {} throttled",
                 totals.user_records,
@@ -284,16 +240,6 @@ fn make_record(mut receipt: Value, bad: Option<&'static str>) -> Pending {
     Pending { partition_key: store, data, receipt_id, bad }
 }
 
-/// The 128-bit hash key Kinesis routes a partition key by: the MD5 of its bytes, big-endian.
-fn hash_key(partition_key: &str) -> u128 {
-    u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into())
-}
-
-fn shard_of<'a>(ranges: &'a [ShardRange], partition_key: &str) -> &'a str {
-    let h = hash_key(partition_key);
-    ranges.iter().find(|r| r.start <= h && h <= r.end).map_or(ranges[0].id.as_str(), |r| r.id.as_str())
-}
-
 /// One Kinesis record of a call: the entry and the user records in it (one, or an aggregate's).
 struct Entry {
     partition_key: String,
@@ -306,7 +252,7 @@ struct Entry {
 async fn send(
     client: &aws_sdk_kinesis::Client,
     args: &ProduceArgs,
-    ranges: &[ShardRange],
+    shards: &ShardMap,
     batch: Vec<Pending>,
     totals: &mut Totals,
     mut report: Option<&mut std::io::BufWriter<std::fs::File>>,
@@ -315,7 +261,7 @@ async fn send(
     if args.kpl {
         let mut by_shard: BTreeMap<&str, Vec<Pending>> = BTreeMap::new();
         for p in batch {
-            by_shard.entry(shard_of(ranges, &p.partition_key)).or_default().push(p);
+            by_shard.entry(shards.shard_of(&p.partition_key)).or_default().push(p);
         }
         for (_, records) in by_shard {
             let mut group: Vec<Pending> = Vec::new();
@@ -457,29 +403,6 @@ async fn backoff(attempt: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_read_like_people_write_them() {
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert!(parse_duration("soon").is_err());
-    }
-
-    #[test]
-    fn hash_keys_are_the_md5_of_the_partition_key() {
-        // md5("S00001") read as a big-endian 128-bit integer, as Kinesis does.
-        let expected = u128::from_str_radix(&format!("{:x}", Md5::digest(b"S00001")), 16).unwrap();
-        assert_eq!(hash_key("S00001"), expected);
-        let ranges = [
-            ShardRange { id: "a".into(), start: 0, end: u128::MAX / 2 },
-            ShardRange { id: "b".into(), start: u128::MAX / 2 + 1, end: u128::MAX },
-        ];
-        let shard = shard_of(&ranges, "S00001");
-        assert_eq!(shard, if expected <= u128::MAX / 2 { "a" } else { "b" });
-    }
 
     #[test]
     fn bad_records_are_bad_in_the_announced_way() {

@@ -10,11 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use md5::{Digest, Md5};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
@@ -25,10 +24,13 @@ use salesflow_export::{ExportConfig, Exporter, MetricsOutput};
 use salesflow_ingest::{Ingest, StreamEvent, StreamRecord};
 use salesflow_store::{LocalStore, Settings};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::task::JoinSet;
 
 use super::DemoArgs;
+use crate::local::events::{KinesisStream, Origin};
+use crate::local::progress;
+use crate::local::shards::ShardMap;
 
 /// The hour the stores open, store time.
 pub const OPENING_HOUR: i8 = 8;
@@ -347,12 +349,6 @@ fn spoil(receipt: &mut Value, kind: &str) -> Vec<u8> {
     serde_json::to_vec(receipt).expect("JSON values serialize")
 }
 
-/// The shard a partition key goes to: its MD5 as a 128-bit hash key, shards splitting the key space evenly.
-fn shard_of(partition_key: &str, shards: usize) -> usize {
-    let hash = u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into());
-    (((hash >> 64) * shards as u128) >> 64) as usize
-}
-
 struct Shard {
     id: String,
     /// The day (index of the plans) its pending records belong to; days never overlap.
@@ -374,7 +370,12 @@ struct Engine {
     exporter: Arc<Exporter<LocalStore>>,
     bucket: String,
     bucket_dir: std::path::PathBuf,
+    /// Which shard a partition key goes to; `shards` in the same order.
+    routes: ShardMap,
     shards: Vec<Shard>,
+    /// The example account the events name, and its stream.
+    origin: Origin,
+    stream: KinesisStream,
     window: SignedDuration,
     next_flush: Timestamp,
     next_tick: Timestamp,
@@ -398,34 +399,30 @@ pub async fn run(args: &DemoArgs, plans: &[DayPlan; 2]) -> anyhow::Result<(Vec<D
     let ingest = Ingest::new(LocalStore::new(&args.out), settings, pipeline);
     let exporter = Exporter::new(LocalStore::new(&args.out), config).with_metrics_output(MetricsOutput::Off);
     let total: usize = plans.iter().map(DayPlan::total_receipts).sum();
-    let progress = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
-    };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {prefix} [{bar:30}] {human_pos}/{human_len} records, {per_sec:.bold}, {msg} {elapsed}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
+    let progress = progress::records_bar(args.quiet, total as u64);
     progress.set_message("0 rejected");
     let window = SignedDuration::from_secs(BATCHING_WINDOW_SECS * i64::from(args.speed));
+    let routes = ShardMap::even(args.shards);
+    let origin = Origin::example();
     let mut engine = Engine {
         ingest: Arc::new(ingest),
         exporter: Arc::new(exporter),
         bucket_dir: args.out.join(&bucket),
         bucket,
-        shards: (0..args.shards)
-            .map(|i| Shard {
-                id: format!("shardId-{i:012}"),
+        shards: routes
+            .ranges()
+            .iter()
+            .map(|range| Shard {
+                id: range.id.clone(),
                 day: 0,
                 next_sequence: 1,
                 last_arrival: Timestamp::UNIX_EPOCH,
                 records: Vec::new(),
             })
             .collect(),
+        routes,
+        stream: origin.stream("salesflow-receipts"),
+        origin,
         window,
         next_flush: plans[0].open + window,
         next_tick: plans[0].open + SCHEDULE,
@@ -530,14 +527,14 @@ impl Engine {
 
     /// Puts a record on its shard; a full batch is invoked at once.
     fn push(&mut self, day: usize, record: Pending) {
-        let index = shard_of(&record.partition_key, self.shards.len());
+        let index = self.routes.route(&record.partition_key);
         let lag = SignedDuration::from_millis(self.lag_rng.random_range(80..1500));
         let shard = &mut self.shards[index];
         let arrival = (record.at + lag).max(shard.last_arrival);
         shard.last_arrival = arrival;
         let sequence = format!("49{index:04}{:050}", shard.next_sequence);
         shard.next_sequence += 1;
-        shard.records.push(StreamRecord::new(&shard.id, &sequence, &record.partition_key, arrival, record.data));
+        shard.records.push(self.stream.record(&shard.id, &sequence, &record.partition_key, arrival, record.data));
         self.progress.inc(1);
         shard.day = day;
         if shard.records.len() >= BATCH_SIZE {
@@ -556,6 +553,7 @@ impl Engine {
         let ingest = Arc::clone(&self.ingest);
         let exporter = Arc::clone(&self.exporter);
         let bucket = self.bucket.clone();
+        let origin = self.origin.clone();
         let bucket_dir = self.bucket_dir.clone();
         let progress = self.progress.clone();
         let rejected = Arc::clone(&self.rejected);
@@ -572,7 +570,7 @@ impl Engine {
             let export_time = now + SignedDuration::from_millis(700);
             for key in report.written.iter().filter(|k| k.starts_with(&landed_prefix)) {
                 let size = std::fs::metadata(bucket_dir.join(key)).map(|m| m.len()).unwrap_or_default();
-                let event = s3_event(&bucket, key, size, export_time);
+                let event = origin.object_created(&bucket, key, size, export_time);
                 let summary = exporter
                     .handle(&event, export_time)
                     .await
@@ -596,7 +594,8 @@ impl Engine {
     /// The EventBridge schedule fires: compaction and manifests as of `now`.
     async fn tick(&mut self, now: Timestamp) -> anyhow::Result<()> {
         self.drain().await?;
-        let summary = self.exporter.handle(&scheduled_event(now), now).await.context("the scheduled export failed")?;
+        let summary =
+            self.exporter.handle(&self.origin.scheduled(now), now).await.context("the scheduled export failed")?;
         self.totals.scheduled_runs += 1;
         if let Some(s) = summary.scheduled {
             if !s.hours_skipped.is_empty() {
@@ -607,94 +606,5 @@ impl Engine {
             }
         }
         Ok(())
-    }
-}
-
-/// An S3 `ObjectCreated:Put` notification for one object, as S3 sends it (key form-encoded).
-pub fn s3_event(bucket: &str, key: &str, size: u64, at: Timestamp) -> Value {
-    json!({"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "eu-west-3",
-        "eventTime": at.round(jiff::Unit::Millisecond).unwrap_or(at).to_string(),
-        "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:AROAEXAMPLEROLEID:salesflow-ingest"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "SALESFLOWDEMO", "x-amz-id-2": "salesflow-demo"},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "salesflow-export-landed",
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "salesflow-demo"}, "arn": format!("arn:aws:s3:::{bucket}")},
-            "object": {"key": encode_key(key), "size": size, "sequencer": format!("{:016X}", at.as_millisecond())}
-        }
-    }]})
-}
-
-/// An EventBridge scheduled event at `at`.
-pub fn scheduled_event(at: Timestamp) -> Value {
-    json!({
-        "version": "0",
-        "id": format!("salesflow-demo-{}", at.as_second()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": at.round(jiff::Unit::Second).unwrap_or(at).to_string(),
-        "region": "eu-west-3",
-        "resources": ["arn:aws:events:eu-west-3:123456789012:rule/salesflow-export-schedule"],
-        "detail": {}
-    })
-}
-
-/// S3's form encoding of a key in notifications: `/` and unreserved characters kept, space as `+`, the rest `%XX`.
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 8);
-    for b in key.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_encoded_like_s3_notifications() {
-        assert_eq!(
-            encode_key("landed/dt=2026-11-23/hour=09/a b+c.ndjson.gz"),
-            "landed/dt%3D2026-11-23/hour%3D09/a+b%2Bc.ndjson.gz"
-        );
-        assert_eq!(
-            salesflow_export::decode_key(&encode_key("landed/dt=2026-11-23/x é.gz")).as_deref(),
-            Some("landed/dt=2026-11-23/x é.gz")
-        );
-    }
-
-    #[test]
-    fn partition_keys_spread_over_shards() {
-        let mut hits = [0; 4];
-        for n in 1..=400 {
-            hits[shard_of(&salesflow_core::generate::store_id(n), 4)] += 1;
-        }
-        assert!(hits.iter().all(|h| (60..140).contains(h)), "{hits:?}");
-    }
-
-    #[test]
-    fn events_are_what_the_export_recognizes() {
-        let at: Timestamp = "2026-11-23T09:15:00.123Z".parse().unwrap();
-        let incoming = salesflow_export::classify(&s3_event("b", "landed/dt=2026-11-23/hour=08/x-0.ndjson.gz", 10, at));
-        match incoming.unwrap() {
-            salesflow_export::Incoming::Objects { created, skipped } => {
-                assert!(skipped.is_empty());
-                assert_eq!(created[0].key, "landed/dt=2026-11-23/hour=08/x-0.ndjson.gz");
-                assert_eq!(created[0].event_time, at);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(salesflow_export::classify(&scheduled_event(at)), Ok(salesflow_export::Incoming::Scheduled));
     }
 }
