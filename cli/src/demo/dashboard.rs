@@ -17,7 +17,8 @@ use salesflow_core::datasets::read_rows;
 use salesflow_core::keys::ObjectLocation;
 use salesflow_core::manifest::Manifest;
 
-use super::simulate::{DayPlan, DayResult, OPENING_HOUR};
+use super::day::{DayPlan, OPENING_HOUR};
+use super::simulate::DayResult;
 use super::svg::{Anchor, Rect, Svg, esc, linear_fit, short_eur, squarify, ticks};
 use super::{DemoArgs, change, count, money};
 

@@ -14,6 +14,7 @@
 //! summary is printed and written to `<out>/summary.json`.
 
 mod dashboard;
+mod day;
 mod simulate;
 mod svg;
 
@@ -28,7 +29,8 @@ use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use simulate::{DayPlan, DayResult, Totals};
+use day::DayPlan;
+use simulate::{DayResult, Totals};
 
 /// The file in a demo directory that says it may be cleared on the next run.
 const MARKER: &str = ".salesflow-demo";
