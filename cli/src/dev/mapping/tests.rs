@@ -60,6 +60,15 @@ fn invoked(n: Next<Rec>) -> Vec<String> {
     }
 }
 
+/// A mapping that read records `0..n` caught up at `t0` and has invoked its first batch, at `t0 + 5 s`.
+fn in_flight(n: usize) -> (Mapping<Rec>, Instant) {
+    let t0 = Instant::now();
+    let mut m = mapping();
+    m.offer(recs(0, n), 0, t0);
+    invoke_after_waits(&mut m, t0, 5);
+    (m, t0)
+}
+
 /// The next invocation at `t0 + secs`, past the waits before it (a poll, a back-off).
 fn invoke_after_waits(m: &mut Mapping<Rec>, t0: Instant, secs: u64) -> Vec<String> {
     loop {
@@ -158,10 +167,7 @@ fn a_handled_batch_is_checkpointed_and_dropped() {
 
 #[test]
 fn a_partial_failure_checkpoints_before_it_and_retries_from_it_after_a_back_off() {
-    let t0 = Instant::now();
-    let mut m = mapping();
-    m.offer(recs(0, 6), 0, t0);
-    invoke_after_waits(&mut m, t0, 5);
+    let (mut m, t0) = in_flight(6);
     let settled = m.report(&Outcome::RetryFrom(4));
     assert_eq!(settled.checkpoint.as_deref(), Some("s3"));
     assert_eq!((settled.step.delivered, settled.step.attempts, settled.step.action), (4, 1, Action::Retry));
@@ -171,10 +177,7 @@ fn a_partial_failure_checkpoints_before_it_and_retries_from_it_after_a_back_off(
 
 #[test]
 fn a_function_error_bisects_without_reading_more() {
-    let t0 = Instant::now();
-    let mut m = mapping();
-    m.offer(recs(0, 6), 0, t0);
-    invoke_after_waits(&mut m, t0, 5);
+    let (mut m, t0) = in_flight(6);
     let settled = m.report(&Outcome::FunctionError("boom".into()));
     assert_eq!(settled.checkpoint, None);
     assert_eq!(settled.step.action, Action::Split(3, 3));
@@ -224,10 +227,7 @@ fn records_past_the_maximum_age_expire_before_delivery() {
 
 #[test]
 fn expired_records_inside_a_bisection_carry_its_failures() {
-    let t0 = Instant::now();
-    let mut m = mapping();
-    m.offer(recs(0, 4), 0, t0);
-    invoke_after_waits(&mut m, t0, 5);
+    let (mut m, t0) = in_flight(4);
     assert_eq!(m.report(&Outcome::FunctionError("boom".into())).step.action, Action::Split(2, 2));
     assert_eq!(next(&mut m, t0, 5), Next::Wait(backoff(1)));
     // An hour passes: everything is too old now, both halves go, with the failure they were in.
