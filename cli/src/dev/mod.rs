@@ -17,6 +17,10 @@
 //! - shows records/s, lag and rejects; on Ctrl-C finishes the batch in flight, checkpoints and stops (records
 //!   read but not yet handled are read again next time: nothing is lost). `--until-idle` stops once everything
 //!   is drained, after one last scheduled run, and prints a JSON summary (freshness percentiles included).
+//!
+//! Each shard's mapping decides in [`mapping`] (no I/O) and talks to Kinesis and the handler in [`reader`];
+//! [`export`] is the notification queue and the schedule, [`destination`] the on-failure destination,
+//! [`shards`] the shards' lineage, [`stats`] what is counted. This module sets up and supervises the tasks.
 
 mod destination;
 mod export;
