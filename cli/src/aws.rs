@@ -3,6 +3,7 @@
 //! `AWS_PROFILE`), so the same commands run against LocalStack and against AWS. The region defaults to
 //! `us-east-1` when nothing sets one.
 
+use std::fmt::Display;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -63,8 +64,7 @@ pub async fn ensure_stream(client: &aws_sdk_kinesis::Client, name: &str, shards:
             .stream_name(name)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
-            .with_context(|| format!("cannot describe stream {name}"))?;
+            .sdk_context(|| format!("cannot describe stream {name}"))?;
         let summary = summary.stream_description_summary.context("DescribeStreamSummary: no summary")?;
         if matches!(summary.stream_status, StreamStatus::Active | StreamStatus::Updating) {
             break summary.stream_arn;
@@ -86,11 +86,7 @@ pub async fn list_shards(client: &aws_sdk_kinesis::Client, name: &str) -> anyhow
             Some(t) => client.list_shards().next_token(t),
             None => client.list_shards().stream_name(name),
         };
-        let page = request
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
-            .with_context(|| format!("cannot list the shards of {name}"))?;
+        let page = request.send().await.sdk_context(|| format!("cannot list the shards of {name}"))?;
         shards.extend(page.shards.unwrap_or_default());
         match page.next_token {
             Some(t) => token = Some(t),
@@ -140,8 +136,7 @@ pub async fn ensure_queue(client: &aws_sdk_sqs::Client, name: &str, s3_bucket: O
             .attributes(QueueAttributeName::VisibilityTimeout, "30")
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
-            .with_context(|| format!("cannot create queue {name}"))?
+            .sdk_context(|| format!("cannot create queue {name}"))?
             .queue_url
             .context("CreateQueue: no URL")?,
     };
@@ -151,8 +146,7 @@ pub async fn ensure_queue(client: &aws_sdk_sqs::Client, name: &str, s3_bucket: O
         .attribute_names(QueueAttributeName::QueueArn)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
-        .with_context(|| format!("cannot read the attributes of queue {name}"))?;
+        .sdk_context(|| format!("cannot read the attributes of queue {name}"))?;
     let arn = attributes
         .attributes
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
@@ -174,8 +168,7 @@ pub async fn ensure_queue(client: &aws_sdk_sqs::Client, name: &str, s3_bucket: O
             .attributes(QueueAttributeName::Policy, policy.to_string())
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
-            .with_context(|| format!("cannot set the policy of queue {name}"))?;
+            .sdk_context(|| format!("cannot set the policy of queue {name}"))?;
     }
     Ok(Queue { url, arn })
 }
@@ -197,8 +190,7 @@ pub async fn ensure_notification(
         .bucket(bucket)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
-        .with_context(|| format!("cannot read the notification configuration of bucket {bucket}"))?;
+        .sdk_context(|| format!("cannot read the notification configuration of bucket {bucket}"))?;
     let mut queues = current.queue_configurations.unwrap_or_default();
     let covers = |q: &QueueConfiguration| {
         q.queue_arn == queue_arn
@@ -240,8 +232,7 @@ pub async fn ensure_notification(
         .notification_configuration(config)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!(sdk_error(&e)))
-        .with_context(|| format!("cannot configure notifications on bucket {bucket}"))?;
+        .sdk_context(|| format!("cannot configure notifications on bucket {bucket}"))?;
     eprintln!("dev: bucket {bucket} notifies {queue_arn} of objects created under {prefix}");
     Ok(())
 }
@@ -249,4 +240,16 @@ pub async fn ensure_notification(
 /// The text of an SDK error with its causes.
 pub fn sdk_error<E: std::error::Error>(e: &E) -> String {
     aws_sdk_kinesis::error::DisplayErrorContext(e).to_string()
+}
+
+/// An SDK call's result with the step that failed: `<context>: <the error and its causes>` (the SDK's errors
+/// show no cause on their own).
+pub trait SdkContext<T> {
+    fn sdk_context<C: Display + Send + Sync + 'static>(self, context: impl FnOnce() -> C) -> anyhow::Result<T>;
+}
+
+impl<T, E: std::error::Error> SdkContext<T> for Result<T, E> {
+    fn sdk_context<C: Display + Send + Sync + 'static>(self, context: impl FnOnce() -> C) -> anyhow::Result<T> {
+        self.map_err(|e| anyhow::anyhow!(sdk_error(&e))).with_context(context)
+    }
 }

@@ -8,6 +8,7 @@ mod generate;
 mod input;
 mod invoke;
 mod jsonpath;
+mod local;
 mod pipeline;
 mod produce;
 mod transform;

@@ -112,34 +112,7 @@ fn transform_input(
     let (result_tx, result_rx) = mpsc::sync_channel::<Vec<Processed>>(2);
     std::thread::scope(|scope| {
         let name_ref = &name;
-        let read = scope.spawn(move || -> u64 {
-            let mut total = 0u64;
-            let mut carry = Vec::new();
-            loop {
-                let mut chunk = std::mem::take(&mut carry);
-                chunk.reserve(CHUNK_BYTES);
-                // `read_to_end` fills the spare capacity without zeroing it first.
-                let n = match (&mut reader).take(CHUNK_BYTES as u64).read_to_end(&mut chunk) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        let _ = chunk_tx.send(Err(anyhow::Error::new(e).context(format!("cannot read {name_ref}"))));
-                        return total;
-                    }
-                };
-                total += n as u64;
-                if n > 0 {
-                    // Keep a trailing partial line for the next chunk.
-                    let cut = chunk.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                    carry = chunk.split_off(cut);
-                }
-                if !chunk.is_empty() && chunk_tx.send(Ok(chunk)).is_err() {
-                    return total;
-                }
-                if n == 0 {
-                    return total;
-                }
-            }
-        });
+        let read = scope.spawn(move || read_chunks(&mut reader, &chunk_tx, name_ref));
         let write = scope.spawn(move || -> Result<Counts> {
             let mut counts = Counts::default();
             for results in result_rx {
@@ -163,13 +136,7 @@ fn transform_input(
                     break;
                 }
             };
-            let body = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
-            let mut lines = Vec::with_capacity(body.len() / 1024);
-            let mut start = 0;
-            for end in memchr::memchr_iter(b'\n', body).chain([body.len()]) {
-                lines.push(&body[start..end]);
-                start = end + 1;
-            }
+            let lines = split_lines(&chunk);
             let results: Vec<Processed> = lines
                 .par_chunks(LINES_PER_TASK)
                 .enumerate()
@@ -189,6 +156,49 @@ fn transform_input(
         counts.merge(&written?);
         Ok(total)
     })
+}
+
+/// The reader's side: cuts the input into chunks of whole lines (about [`CHUNK_BYTES`] each) and sends them,
+/// or the read error; returns the bytes read.
+fn read_chunks(reader: &mut dyn Read, chunks: &mpsc::SyncSender<Result<Vec<u8>>>, name: &str) -> u64 {
+    let mut total = 0u64;
+    let mut carry = Vec::new();
+    loop {
+        let mut chunk = std::mem::take(&mut carry);
+        chunk.reserve(CHUNK_BYTES);
+        // `read_to_end` fills the spare capacity without zeroing it first.
+        let n = match reader.take(CHUNK_BYTES as u64).read_to_end(&mut chunk) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = chunks.send(Err(anyhow::Error::new(e).context(format!("cannot read {name}"))));
+                return total;
+            }
+        };
+        total += n as u64;
+        if n > 0 {
+            // Keep a trailing partial line for the next chunk.
+            let cut = chunk.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            carry = chunk.split_off(cut);
+        }
+        if !chunk.is_empty() && chunks.send(Ok(chunk)).is_err() {
+            return total;
+        }
+        if n == 0 {
+            return total;
+        }
+    }
+}
+
+/// A chunk's lines, without their `\n`.
+fn split_lines(chunk: &[u8]) -> Vec<&[u8]> {
+    let body = chunk.strip_suffix(b"\n").unwrap_or(chunk);
+    let mut lines = Vec::with_capacity(body.len() / 1024);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', body).chain([body.len()]) {
+        lines.push(&body[start..end]);
+        start = end + 1;
+    }
+    lines
 }
 
 fn process(pipeline: &Pipeline, lines: &[&[u8]], file: &str, first_line: u64) -> Processed {
@@ -219,4 +229,25 @@ fn process(pipeline: &Pipeline, lines: &[&[u8]], file: &str, first_line: u64) ->
         }
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_hold_whole_lines_and_split_back_into_them() {
+        let text: Vec<u8> = (0..500_000).flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes()).collect();
+        let (tx, rx) = mpsc::sync_channel(1 << 10);
+        let total = read_chunks(&mut text.as_slice(), &tx, "input");
+        drop(tx);
+        let chunks: Vec<Vec<u8>> = rx.into_iter().map(|c| c.unwrap()).collect();
+        assert_eq!(total, text.len() as u64);
+        assert!(chunks.len() > 1 && chunks.iter().all(|c| c.ends_with(b"\n")), "{} chunks", chunks.len());
+        let lines: Vec<&[u8]> = chunks.iter().flat_map(|c| split_lines(c)).collect();
+        assert_eq!(lines.len(), 500_000);
+        assert_eq!((lines[0], lines[499_999]), (&b"{\"n\":0}"[..], &b"{\"n\":499999}"[..]));
+        // A last line without its newline is still a line.
+        assert_eq!(split_lines(b"a\nb"), [&b"a"[..], &b"b"[..]]);
+    }
 }

@@ -8,9 +8,15 @@
 //! datasets/<dataset>/dt=2026-11-23/hour=09/<landed object's name>.csv
 //! manifests/<dataset>/dt=2026-11-23.json, manifests/<dataset>/last-<N>-days.json
 //! ```
+//!
+//! An object (or a listing's prefix) outside its bucket is an [`ObjectLocation`], shown as `s3://bucket/key`.
+
+use std::fmt;
+use std::str::FromStr;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
+use serde::{Serialize, Serializer};
 
 use crate::transforms::combiner::EventHour;
 
@@ -33,6 +39,51 @@ impl Default for Layout {
             datasets: "datasets/".into(),
             manifests: "manifests/".into(),
         }
+    }
+}
+
+/// Where an object is: its bucket and key (or, for a listing, the prefix). Shown as `s3://bucket/key`, the form
+/// of QuickSight manifests and of messages; [`str::parse`] reads that form back from a manifest or user input.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectLocation {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl ObjectLocation {
+    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> ObjectLocation {
+        ObjectLocation { bucket: bucket.into(), key: key.into() }
+    }
+}
+
+impl fmt::Display for ObjectLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+/// A text that is not `s3://bucket/key` with a bucket and a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an s3://bucket/key location")]
+pub struct NotALocation(pub String);
+
+impl FromStr for ObjectLocation {
+    type Err = NotALocation;
+
+    /// `s3://bucket/key`, both non-empty; the key is everything after the bucket's `/` (it may end in `/`: a
+    /// prefix).
+    fn from_str(text: &str) -> Result<ObjectLocation, NotALocation> {
+        match text.strip_prefix("s3://").and_then(|rest| rest.split_once('/')) {
+            Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok(ObjectLocation::new(bucket, key)),
+            _ => Err(NotALocation(text.to_string())),
+        }
+    }
+}
+
+/// As its text, `s3://bucket/key`.
+impl Serialize for ObjectLocation {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -297,6 +348,20 @@ mod tests {
         ] {
             assert_eq!(l.parse_dataset_key("sales_lines", bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn locations_show_as_s3_uris_and_parse_back() {
+        let at = ObjectLocation::new("salesflow-data", "datasets/hourly_sales/dt=2026-11-23/hour=09/a b.csv");
+        assert_eq!(at.to_string(), "s3://salesflow-data/datasets/hourly_sales/dt=2026-11-23/hour=09/a b.csv");
+        assert_eq!(at.to_string().parse(), Ok(at.clone()));
+        assert_eq!(serde_json::to_value(&at).unwrap(), at.to_string());
+        let prefix: ObjectLocation = "s3://b/datasets/x/".parse().unwrap();
+        assert_eq!((prefix.bucket.as_str(), prefix.key.as_str()), ("b", "datasets/x/"));
+        for bad in ["b/k.csv", "s3://b", "s3://b/", "s3:///k.csv", "S3://b/k", ""] {
+            assert_eq!(bad.parse::<ObjectLocation>(), Err(NotALocation(bad.into())), "{bad}");
+        }
+        assert_eq!(NotALocation("b/k".into()).to_string(), r#""b/k" is not an s3://bucket/key location"#);
     }
 
     #[test]

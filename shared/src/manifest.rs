@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{manifest_part_key, manifest_part_of};
+use crate::keys::{ObjectLocation, manifest_part_key, manifest_part_of};
 
 /// QuickSight's limit on the files of one manifest (prefixes count every file under them).
 pub const MAX_FILES: usize = 1000;
@@ -66,16 +66,13 @@ impl Default for UploadSettings {
     }
 }
 
-/// `s3://bucket/key`
-pub fn s3_uri(bucket: &str, key: &str) -> String {
-    format!("s3://{bucket}/{key}")
-}
-
 impl Manifest {
     /// A manifest listing these files (S3 keys in `bucket`) by URI.
     pub fn of_files<'a>(bucket: &str, keys: impl IntoIterator<Item = &'a str>) -> Manifest {
         Manifest {
-            file_locations: vec![FileLocation::Uris { uris: keys.into_iter().map(|k| s3_uri(bucket, k)).collect() }],
+            file_locations: vec![FileLocation::Uris {
+                uris: keys.into_iter().map(|k| ObjectLocation::new(bucket, k).to_string()).collect(),
+            }],
             global_upload_settings: UploadSettings::default(),
         }
     }
@@ -106,8 +103,8 @@ impl Manifest {
                         errors.push("an empty URIs list".to_string());
                     }
                     for uri in uris {
-                        match split_uri(uri) {
-                            Some((_, key)) if !key.ends_with('/') => files += 1,
+                        match uri.parse::<ObjectLocation>() {
+                            Ok(at) if !at.key.ends_with('/') => files += 1,
                             _ => errors.push(format!("{uri:?} is not an s3://bucket/key URI of a file")),
                         }
                     }
@@ -117,8 +114,8 @@ impl Manifest {
                         errors.push("an empty URIPrefixes list".to_string());
                     }
                     for prefix in prefixes {
-                        match split_uri(prefix) {
-                            Some(_) if prefix.ends_with('/') => files += files_under(prefix),
+                        match prefix.parse::<ObjectLocation>() {
+                            Ok(at) if at.key.ends_with('/') => files += files_under(prefix),
                             _ => errors.push(format!("{prefix:?} is not an s3://bucket/prefix/ URI of a folder")),
                         }
                     }
@@ -131,7 +128,7 @@ impl Manifest {
         if errors.is_empty() { Ok(files) } else { Err(errors) }
     }
 
-    /// Every URI listed (not prefixes).
+    /// Every URI listed (not prefixes), as text: read each with [`str::parse`] into an [`ObjectLocation`].
     pub fn uris(&self) -> impl Iterator<Item = &str> {
         self.file_locations
             .iter()
@@ -141,12 +138,6 @@ impl Manifest {
             })
             .map(String::as_str)
     }
-}
-
-/// `s3://bucket/key` → (bucket, key), both non-empty.
-pub fn split_uri(uri: &str) -> Option<(&str, &str)> {
-    let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
-    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
 }
 
 /// The manifests to write under one base key (`.../dt=2026-11-23.json` or `.../last-7-days.json`) for files
@@ -245,7 +236,7 @@ mod tests {
         assert_eq!(counts, [1000, 1000, 500]);
         let all: Vec<String> =
             parts.iter().flat_map(|(_, m)| m.uris().map(str::to_string).collect::<Vec<_>>()).collect();
-        assert_eq!(all, files.iter().map(|k| s3_uri("b", k)).collect::<Vec<_>>());
+        assert_eq!(all, files.iter().map(|k| ObjectLocation::new("b", k).to_string()).collect::<Vec<_>>());
         assert_eq!(split("m.json", "b", &[]), vec![]);
     }
 

@@ -14,6 +14,7 @@
 //! summary is printed and written to `<out>/summary.json`.
 
 mod dashboard;
+mod day;
 mod simulate;
 mod svg;
 
@@ -28,7 +29,8 @@ use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use simulate::{DayPlan, DayResult, Totals};
+use day::DayPlan;
+use simulate::{DayResult, Totals};
 
 /// The file in a demo directory that says it may be cleared on the next run.
 const MARKER: &str = ".salesflow-demo";
@@ -77,8 +79,8 @@ pub struct DemoSummary {
     pub totals: Totals,
     pub seconds: f64,
     pub records_per_second: f64,
-    /// Category, today's turnover, last week's (both exact decimals as text), most sold today first.
-    pub categories: Vec<(String, String, String)>,
+    /// Category, today's turnover, last week's (exact decimals), most sold today first.
+    pub categories: Vec<(String, Decimal, Decimal)>,
     /// What the dashboard read back from the datasets equals what the stores rang up.
     pub datasets_match: bool,
     pub dashboard: PathBuf,
@@ -109,12 +111,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write {}", dashboard_path.display()))?;
 
     let (ours, theirs) = (&days[1], &days[0]);
-    let mut categories: Vec<(String, String, String)> = ours
-        .turnover_by_category
+    let mut categories: Vec<(String, Decimal, Decimal)> = ours
+        .sent
+        .by_category
         .iter()
-        .map(|(c, t)| (c.clone(), t.clone(), theirs.turnover_by_category.get(c).cloned().unwrap_or_default()))
+        .map(|(c, t)| (c.clone(), *t, theirs.sent.by_category.get(c).copied().unwrap_or_default()))
         .collect();
-    categories.sort_by_key(|(_, t, _)| std::cmp::Reverse(dec(t)));
+    categories.sort_by_key(|(_, t, _)| std::cmp::Reverse(*t));
     let datasets_match = board.matches(&days[1], &days[0]);
     let summary = DemoSummary {
         stores: args.stores,
@@ -123,7 +126,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         shards: args.shards,
         bucket: settings.bucket.clone(),
-        records_per_second: totals.records_in as f64 / seconds.max(1e-9),
+        records_per_second: totals.counts.records_in as f64 / seconds.max(1e-9),
         days,
         totals,
         seconds,
@@ -161,10 +164,6 @@ fn prepare_out(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn dec(text: &str) -> Decimal {
-    text.parse().unwrap_or_default()
-}
-
 /// `1234567.891` → `1,234,567.89`
 pub(crate) fn money(d: Decimal) -> String {
     let rounded = d.round_dp(2);
@@ -199,7 +198,7 @@ pub(crate) fn change(now: Decimal, before: Decimal) -> String {
 }
 
 fn print_summary(s: &DemoSummary, plans: &[DayPlan; 2]) {
-    let t = &s.totals;
+    let t = &s.totals.counts;
     let today = &plans[1];
     println!();
     println!(
@@ -216,7 +215,7 @@ fn print_summary(s: &DemoSummary, plans: &[DayPlan; 2]) {
     println!(
         "records in      {:>10}  = landed {} + filtered {} + rejected {}",
         count(t.records_in),
-        count(t.landed),
+        count(t.emitted),
         count(t.filtered),
         count(t.rejected)
     );
@@ -225,8 +224,8 @@ fn print_summary(s: &DemoSummary, plans: &[DayPlan; 2]) {
     println!("                             (filtered/rejected by: {})", why.join(", "));
     println!(
         "receipt lines   {:>10}  landed → {} rows in datasets/sales_lines after compaction",
-        count(t.lines),
-        count(t.sales_lines_rows)
+        count(t.outputs),
+        count(s.totals.sales_lines_rows)
     );
     println!(
         "throughput      {:>10}  records/s ({} records in {:.1} s: {} ingest batches, {} landed objects exported, \
@@ -234,22 +233,22 @@ fn print_summary(s: &DemoSummary, plans: &[DayPlan; 2]) {
         count(s.records_per_second as u64),
         count(t.records_in),
         s.seconds,
-        count(t.batches),
-        count(t.objects_exported),
-        count(t.scheduled_runs),
-        count(t.hours_compacted)
+        count(s.totals.batches),
+        count(s.totals.objects_exported),
+        count(s.totals.scheduled_runs),
+        count(s.totals.hours_compacted)
     );
     println!();
     println!("turnover (EUR)  {:<22} {:>15} {:>17} {:>8}", "category", "today", "same day last wk", "change");
     for (category, now, before) in s.categories.iter().take(5) {
         println!(
             "                {category:<22} {:>15} {:>17} {:>8}",
-            money(dec(now)),
-            money(dec(before)),
-            change(dec(now), dec(before))
+            money(*now),
+            money(*before),
+            change(*now, *before)
         );
     }
-    let (now, before) = (dec(&s.days[1].turnover), dec(&s.days[0].turnover));
+    let (now, before) = (s.days[1].sent.turnover, s.days[0].sent.turnover);
     println!(
         "                {:<22} {:>15} {:>17} {:>8}",
         format!("all {} categories", s.categories.len()),

@@ -8,177 +8,55 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context as _, bail};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use jiff::civil::Date;
-use jiff::tz::TimeZone;
+use indicatif::ProgressBar;
 use jiff::{SignedDuration, Timestamp};
-use md5::{Digest, Md5};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rust_decimal::Decimal;
 use salesflow_core::Counts;
-use salesflow_core::generate::{Generator, spread_times};
-use salesflow_core::receipt::Receipt;
 use salesflow_export::{ExportConfig, Exporter, MetricsOutput};
 use salesflow_ingest::{Ingest, StreamEvent, StreamRecord};
 use salesflow_store::{LocalStore, Settings};
 use serde::Serialize;
-use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use super::DemoArgs;
+use super::day::{DayPlan, Hours, Ledger, Pending};
+use crate::local::events::{KinesisStream, Origin};
+use crate::local::progress;
+use crate::local::shards::ShardMap;
 
-/// The hour the stores open, store time.
-pub const OPENING_HOUR: i8 = 8;
-/// The seed's rate: receipts per store per minute (on average over the day).
-const RECEIPTS_PER_MINUTE: f64 = 10.0;
 /// The event source mapping's batch size (the SAM template's `IngestBatchSize`).
 const BATCH_SIZE: usize = 1000;
 /// Its batching window (`IngestBatchingWindowSeconds`), in real seconds; stretched by `--speed`.
 const BATCHING_WINDOW_SECS: i64 = 5;
 /// The export schedule (`CompactionSchedule`: rate(15 minutes)).
 const SCHEDULE: SignedDuration = SignedDuration::from_mins(15);
-/// Last week's traffic relative to today's: the chain grew.
-const LAST_WEEK_VOLUME: f64 = 0.95;
-/// Receipts from the training tills of store S00000 (the sample pipeline filters them out).
-const TRAINING_SHARE: f64 = 0.004;
-/// Bad records: broken JSON, invalid fields, data that is not base64.
-const BAD_SHARE: f64 = 0.003;
-
-/// The kinds of bad records mixed in.
-const BAD_KINDS: [&str; 5] = ["not JSON", "no UTC offset", "bad price", "no store", "not base64"];
-
-/// How busy stores are at each hour of the day (store time), relative: a morning start, a lunch peak, an
-/// evening peak.
-fn traffic(hour: i8) -> f64 {
-    match hour {
-        8 => 0.55,
-        9 => 0.75,
-        10 => 0.95,
-        11 => 1.2,
-        12 => 1.4,
-        13 => 1.15,
-        14 => 0.85,
-        15 => 0.8,
-        16 => 0.95,
-        17 => 1.3,
-        18 => 1.5,
-        19 => 1.2,
-        20 => 0.8,
-        21 => 0.6,
-        22 => 0.45,
-        _ => 0.3,
-    }
-}
-
-/// What differs between the two weeks, per category: the share of lines kept in that week's receipts. This week
-/// has a wine fair and a toy promotion; it rained, so the garden sold less; fish was short.
-fn lines_kept(today: bool, category: &str) -> f64 {
-    match (today, category) {
-        (true, "Garden") => 0.78,
-        (true, "Fish") => 0.9,
-        (false, "Wine & Spirits") => 0.76,
-        (false, "Toys") => 0.86,
-        (false, "Baby") => 0.93,
-        _ => 1.0,
-    }
-}
 
 /// The settings the demo runs with: the functions' defaults, whatever the environment says.
 pub fn settings() -> Settings {
     Settings::from_vars(&|_| None).expect("the defaults are valid")
 }
 
-/// One simulated day.
-#[derive(Debug, Clone)]
-pub struct DayPlan {
-    pub date: Date,
-    pub label: &'static str,
-    pub today: bool,
-    pub seed: u64,
-    pub open: Timestamp,
-    pub close: Timestamp,
-    pub hours: u8,
-    /// Receipts emitted in each trading hour (index 0 is the opening hour).
-    pub receipts_per_hour: Vec<usize>,
-}
-
-impl DayPlan {
-    pub fn new(args: &DemoArgs, date: Date, label: &'static str, zone: &TimeZone) -> anyhow::Result<DayPlan> {
-        let today = label == "today";
-        let open = zone.to_timestamp(date.at(OPENING_HOUR, 0, 0, 0))?;
-        let close = open + SignedDuration::from_hours(args.hours.into());
-        let weights: Vec<f64> = (0..args.hours as i8).map(|h| traffic(OPENING_HOUR + h)).collect();
-        let mean = weights.iter().sum::<f64>() / weights.len() as f64;
-        let volume = if today { 1.0 } else { LAST_WEEK_VOLUME };
-        let per_hour = f64::from(args.stores) * RECEIPTS_PER_MINUTE * 60.0 / f64::from(args.speed) * volume;
-        let receipts_per_hour = weights.iter().map(|w| (per_hour * w / mean).round().max(1.0) as usize).collect();
-        let seed = if today { args.seed } else { args.seed ^ 0x1A57_3EEC_u64.rotate_left(32) };
-        Ok(DayPlan { date, label, today, seed, open, close, hours: args.hours, receipts_per_hour })
-    }
-
-    pub fn total_receipts(&self) -> usize {
-        self.receipts_per_hour.iter().sum()
-    }
-
-    /// `08:00–20:00 Europe/Paris`
-    pub fn hours_label(&self) -> String {
-        let end = i32::from(OPENING_HOUR) + i32::from(self.hours);
-        format!("{OPENING_HOUR:02}:00–{end:02}:00 {CHAIN_ZONE_NAME}")
-    }
-
-    /// `Thursday 2026-06-11`
-    pub fn describe(&self) -> String {
-        format!("{} {}", self.date.strftime("%A"), self.date)
-    }
-
-    /// The local hour of the last trading hour.
-    pub fn last_hour(&self) -> i8 {
-        OPENING_HOUR + self.hours as i8 - 1
-    }
-}
-
-pub const CHAIN_ZONE_NAME: &str = salesflow_core::generate::CHAIN_TIME_ZONE;
-
-/// What happened to one day's records, from both ends: what the stores sent and what the ingest handler counted.
-#[derive(Debug, Clone, Default, Serialize)]
+/// What happened to one day's records, from both ends: what the ingest handler counted and what the stores sent.
+#[derive(Debug, Clone, Serialize)]
 pub struct DayResult {
     pub label: String,
     pub date: String,
-    /// Records put on the stream.
-    pub records_in: u64,
-    /// The ingest handler's outcomes: landed (at least one line landed), filtered, rejected.
-    pub landed: u64,
-    pub filtered: u64,
-    pub rejected: u64,
-    /// Receipt lines landed (the handler's outputs).
-    pub lines: u64,
-    /// What the stores sent: valid receipts from real stores, their lines, the training-till receipts, and the
-    /// bad records by kind.
-    pub sent_receipts: u64,
-    pub sent_lines: u64,
-    pub sent_training: u64,
-    pub sent_bad: BTreeMap<String, u64>,
-    /// The turnover the stores rang up (exact decimals as text): in total, per category, per store-time hour.
-    pub turnover: String,
-    pub turnover_by_category: BTreeMap<String, String>,
-    pub turnover_by_hour: BTreeMap<i8, String>,
+    /// The ingest handler's counts of the day's records, in the summary as `records_in`, `landed`, `filtered`,
+    /// `rejected` and `lines`.
+    #[serde(flatten, serialize_with = "day_counts")]
+    pub counts: Counts,
+    #[serde(flatten)]
+    pub sent: Ledger,
 }
 
 /// The whole run.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
-    /// The ingest handler's counts of both days, summed: records in, landed (emitted), filtered, rejected (with
-    /// why) and the lines landed (outputs).
-    pub records_in: u64,
-    pub landed: u64,
-    pub filtered: u64,
-    pub rejected: u64,
-    pub filtered_by: BTreeMap<String, u64>,
-    pub rejected_by: BTreeMap<String, u64>,
-    pub lines: u64,
+    /// The ingest handler's counts of both days, summed; in the summary as those of a day, with why records were
+    /// filtered or rejected.
+    #[serde(flatten, serialize_with = "total_counts")]
+    pub counts: Counts,
     /// Rows of the compacted `sales_lines` files (the last compaction of each hour).
     pub sales_lines_rows: u64,
     pub batches: u64,
@@ -187,118 +65,41 @@ pub struct Totals {
     pub hours_compacted: u64,
 }
 
-/// One record ready for the stream.
-struct Pending {
-    at: Timestamp,
-    partition_key: String,
-    data: String,
-}
-
-/// The sender's books for a day.
-#[derive(Default)]
-struct Ledger {
-    receipts: u64,
+/// [`Counts`] as the summary names them: `landed` for the records with at least one line landed (emitted),
+/// `lines` for the receipt lines landed (outputs).
+#[derive(Serialize)]
+struct SummaryCounts<'a> {
+    records_in: u64,
+    landed: u64,
+    filtered: u64,
+    rejected: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filtered_by: Option<&'a BTreeMap<String, u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejected_by: Option<&'a BTreeMap<String, u64>>,
     lines: u64,
-    training: u64,
-    bad: BTreeMap<String, u64>,
-    by_category: BTreeMap<String, Decimal>,
-    by_hour: BTreeMap<i8, Decimal>,
 }
 
-/// One hour of receipts, generated, some spoiled, encoded; `ledger` counts the good ones.
-fn generate_hour(
-    plan: &DayPlan,
-    generator: &mut Generator,
-    rng: &mut ChaCha8Rng,
-    hour: usize,
-    ledger: &mut Ledger,
-) -> Vec<Pending> {
-    let start = plan.open + SignedDuration::from_hours(hour as i64);
-    let local_hour = OPENING_HOUR + hour as i8;
-    let n = plan.receipts_per_hour[hour];
-    let times = spread_times(plan.seed.wrapping_add(hour as u64), start, SignedDuration::from_hours(1), n);
-    let mut out = Vec::with_capacity(n);
-    for (i, at) in times.into_iter().enumerate() {
-        let mut receipt = generator.receipt_at(at);
-        keep_lines(&mut receipt, plan.today, rng);
-        let store_id = receipt["store_id"].as_str().unwrap_or_default().to_string();
-        // Every day opens with one bad record of each kind and a training receipt, so even a tiny demo shows
-        // rejects and filtering; after that they come at random.
-        let forced = if hour == 0 && i % 4 == 3 && i / 4 <= BAD_KINDS.len() { Some(i / 4) } else { None };
-        let roll: f64 = match forced {
-            Some(k) if k < BAD_KINDS.len() => -1.0 - k as f64,
-            Some(_) => BAD_SHARE,
-            None => rng.random(),
-        };
-        let (payload, base64_ok) = if roll < BAD_SHARE {
-            let kind = match forced {
-                Some(k) => BAD_KINDS[k],
-                None => BAD_KINDS[rng.random_range(0..BAD_KINDS.len())],
-            };
-            *ledger.bad.entry(kind.to_string()).or_default() += 1;
-            (spoil(&mut receipt, kind), kind != "not base64")
-        } else {
-            if roll < BAD_SHARE + TRAINING_SHARE {
-                receipt["store_id"] = "S00000".into();
-                ledger.training += 1;
-            } else {
-                let parsed = Receipt::from_value(&receipt).expect("generated receipts are valid");
-                ledger.receipts += 1;
-                for line in &parsed.lines {
-                    ledger.lines += 1;
-                    let total = line.total();
-                    *ledger.by_category.entry(line.category.clone()).or_default() += total;
-                    *ledger.by_hour.entry(local_hour).or_default() += total;
-                }
-            }
-            (serde_json::to_vec(&receipt).expect("JSON values serialize"), true)
-        };
-        let data = if base64_ok { STANDARD.encode(&payload) } else { "!!this is not base64!!".to_string() };
-        out.push(Pending { at, partition_key: store_id, data });
-    }
-    out
-}
-
-/// Drops lines of the categories that sold less that week (a receipt keeps at least one line).
-fn keep_lines(receipt: &mut Value, today: bool, rng: &mut ChaCha8Rng) {
-    let Some(Value::Array(lines)) = receipt.get_mut("lines") else { return };
-    let first = lines.first().cloned();
-    lines.retain(|line| {
-        let keep = lines_kept(today, line["category"].as_str().unwrap_or_default());
-        keep >= 1.0 || rng.random_bool(keep)
-    });
-    if lines.is_empty()
-        && let Some(line) = first
-    {
-        lines.push(line);
+impl SummaryCounts<'_> {
+    fn of(c: &Counts, why: bool) -> SummaryCounts<'_> {
+        SummaryCounts {
+            records_in: c.records_in,
+            landed: c.emitted,
+            filtered: c.filtered,
+            rejected: c.rejected,
+            filtered_by: why.then_some(&c.filtered_by),
+            rejected_by: why.then_some(&c.rejected_by),
+            lines: c.outputs,
+        }
     }
 }
 
-/// A bad record of the given kind, from a good receipt.
-fn spoil(receipt: &mut Value, kind: &str) -> Vec<u8> {
-    match kind {
-        "not JSON" => {
-            let mut bytes = serde_json::to_vec(receipt).expect("JSON values serialize");
-            bytes.truncate(bytes.len() / 2);
-            return bytes;
-        }
-        "no UTC offset" => {
-            let text = receipt["emitted_at"].as_str().unwrap_or_default();
-            receipt["emitted_at"] = text.get(..19).unwrap_or(text).to_string().into();
-        }
-        "bad price" => receipt["lines"][0]["unit_price"] = "12,99".into(),
-        "no store" => {
-            receipt.as_object_mut().map(|o| o.remove("store_id"));
-        }
-        _ => {}
-    }
-    serde_json::to_vec(receipt).expect("JSON values serialize")
+fn day_counts<S: serde::Serializer>(counts: &Counts, serializer: S) -> Result<S::Ok, S::Error> {
+    SummaryCounts::of(counts, false).serialize(serializer)
 }
 
-/// The shard a partition key goes to: its MD5 as a 128-bit hash key, shards splitting the key space evenly.
-fn shard_of(partition_key: &str, shards: usize) -> usize {
-    let hash = u128::from_be_bytes(Md5::digest(partition_key.as_bytes()).into());
-    (((hash >> 64) * shards as u128) >> 64) as usize
+fn total_counts<S: serde::Serializer>(counts: &Counts, serializer: S) -> Result<S::Ok, S::Error> {
+    SummaryCounts::of(counts, true).serialize(serializer)
 }
 
 struct Shard {
@@ -322,7 +123,12 @@ struct Engine {
     exporter: Arc<Exporter<LocalStore>>,
     bucket: String,
     bucket_dir: std::path::PathBuf,
+    /// Which shard a partition key goes to; `shards` in the same order.
+    routes: ShardMap,
     shards: Vec<Shard>,
+    /// The example account the events name, and its stream.
+    origin: Origin,
+    stream: KinesisStream,
     window: SignedDuration,
     next_flush: Timestamp,
     next_tick: Timestamp,
@@ -336,159 +142,107 @@ struct Engine {
     lag_rng: ChaCha8Rng,
 }
 
+/// Simulates the days of `plans` (in order, they never overlap) into the bucket directory; what each day sent
+/// and what the handlers counted, checked against each other, and the run's totals.
 pub async fn run(args: &DemoArgs, plans: &[DayPlan; 2]) -> anyhow::Result<(Vec<DayResult>, Totals)> {
-    let settings = settings();
-    let config =
-        ExportConfig { bucket: settings.bucket.clone(), layout: settings.layout.clone(), ..ExportConfig::default() };
-    let bucket = settings.bucket.clone();
-    // The embedded pipeline names its zone; the default zone is the demo settings' one, like the function's.
-    let pipeline = salesflow_core::defaults::sales_pipeline_with(&settings.time_zone);
-    let ingest = Ingest::new(LocalStore::new(&args.out), settings, pipeline);
-    let exporter = Exporter::new(LocalStore::new(&args.out), config).with_metrics_output(MetricsOutput::Off);
-    let total: usize = plans.iter().map(DayPlan::total_receipts).sum();
-    let progress = if args.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr())
-    };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {prefix} [{bar:30}] {human_pos}/{human_len} records, {per_sec:.bold}, {msg} {elapsed}",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    progress.set_message("0 rejected");
-    let window = SignedDuration::from_secs(BATCHING_WINDOW_SECS * i64::from(args.speed));
-    let mut engine = Engine {
-        ingest: Arc::new(ingest),
-        exporter: Arc::new(exporter),
-        bucket_dir: args.out.join(&bucket),
-        bucket,
-        shards: (0..args.shards)
-            .map(|i| Shard {
-                id: format!("shardId-{i:012}"),
-                day: 0,
-                next_sequence: 1,
-                last_arrival: Timestamp::UNIX_EPOCH,
-                records: Vec::new(),
-            })
-            .collect(),
-        window,
-        next_flush: plans[0].open + window,
-        next_tick: plans[0].open + SCHEDULE,
-        tasks: JoinSet::new(),
-        day_counts: vec![Counts::default(); plans.len()],
-        hour_rows: BTreeMap::new(),
-        totals: Totals::default(),
-        progress,
-        rejected: Arc::new(AtomicU64::new(0)),
-        lag_rng: ChaCha8Rng::seed_from_u64(args.seed ^ 0x1A6),
-    };
+    let mut engine = Engine::new(args, plans);
     let mut ledgers = Vec::new();
     for (day, plan) in plans.iter().enumerate() {
-        engine.progress.set_prefix(format!("{} {}", plan.label, plan.date));
-        engine.next_flush = plan.open + window;
-        engine.next_tick = plan.open + SCHEDULE;
-        let mut state = Some((Generator::new(plan.seed, args.stores), ChaCha8Rng::seed_from_u64(plan.seed ^ 0xBAD)));
-        let mut ledger = Ledger::default();
-        let mut next = None;
-        for hour in 0..usize::from(plan.hours) {
-            // Generate this hour (or take it from the background), start on the next one, then stream this one.
-            let (records, hour_ledger) = match next.take() {
-                Some(handle) => {
-                    let (g, r, records, l) = tokio_await(handle).await?;
-                    state = Some((g, r));
-                    (records, l)
-                }
-                None => {
-                    let (mut g, mut r) = state.take().expect("the generator is here");
-                    let mut l = Ledger::default();
-                    let records = generate_hour(plan, &mut g, &mut r, hour, &mut l);
-                    state = Some((g, r));
-                    (records, l)
-                }
-            };
-            if hour + 1 < usize::from(plan.hours) {
-                let (mut g, mut r) = state.take().expect("the generator is here");
-                let plan = plan.clone();
-                next = Some(tokio::task::spawn_blocking(move || {
-                    let mut l = Ledger::default();
-                    let records = generate_hour(&plan, &mut g, &mut r, hour + 1, &mut l);
-                    (g, r, records, l)
-                }));
-            }
-            merge_ledger(&mut ledger, hour_ledger);
-            for record in records {
-                engine.advance_to(record.at).await?;
-                engine.push(day, record);
-            }
-        }
-        // After closing: the last batches, then the schedule compacts the last hour and cleans up.
-        engine.advance_to(plan.close + SCHEDULE * 2).await?;
-        engine.drain().await?;
-        ledgers.push(ledger);
+        ledgers.push(engine.stream_day(day, plan, args.stores).await?);
     }
     engine.progress.finish_and_clear();
-
     let mut days = Vec::new();
-    let mut all = Counts::default();
     for ((plan, ledger), counts) in plans.iter().zip(ledgers).zip(&engine.day_counts) {
-        let sent = ledger.receipts + ledger.training + ledger.bad.values().sum::<u64>();
+        let sent = ledger.records();
         if sent != counts.records_in || !counts.balanced() {
             bail!("{}: {sent} records sent but the ingest handler counted {counts}", plan.label);
         }
-        all.merge(counts);
+        engine.totals.counts.merge(counts);
         days.push(DayResult {
             label: plan.label.to_string(),
             date: plan.date.to_string(),
-            records_in: counts.records_in,
-            landed: counts.emitted,
-            filtered: counts.filtered,
-            rejected: counts.rejected,
-            lines: counts.outputs,
-            sent_receipts: ledger.receipts,
-            sent_lines: ledger.lines,
-            sent_training: ledger.training,
-            sent_bad: ledger.bad,
-            turnover: ledger.by_category.values().sum::<Decimal>().to_string(),
-            turnover_by_category: ledger.by_category.iter().map(|(k, v)| (k.clone(), v.to_string())).collect(),
-            turnover_by_hour: ledger.by_hour.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            counts: counts.clone(),
+            sent: ledger,
         });
     }
     let t = &mut engine.totals;
-    t.records_in = all.records_in;
-    t.landed = all.emitted;
-    t.filtered = all.filtered;
-    t.rejected = all.rejected;
-    t.lines = all.outputs;
-    t.filtered_by = all.filtered_by;
-    t.rejected_by = all.rejected_by;
     t.sales_lines_rows = engine.hour_rows.values().sum();
     t.hours_compacted = engine.hour_rows.len() as u64;
     Ok((days, engine.totals))
 }
 
-async fn tokio_await<T>(handle: tokio::task::JoinHandle<T>) -> anyhow::Result<T> {
-    handle.await.context("a generator thread failed")
-}
-
-fn merge_ledger(into: &mut Ledger, from: Ledger) {
-    into.receipts += from.receipts;
-    into.lines += from.lines;
-    into.training += from.training;
-    for (k, v) in from.bad {
-        *into.bad.entry(k).or_default() += v;
-    }
-    for (k, v) in from.by_category {
-        *into.by_category.entry(k).or_default() += v;
-    }
-    for (k, v) in from.by_hour {
-        *into.by_hour.entry(k).or_default() += v;
-    }
-}
-
 impl Engine {
+    /// The handlers on the bucket directory, the shards empty, the clock at the first day's opening.
+    fn new(args: &DemoArgs, plans: &[DayPlan; 2]) -> Engine {
+        let settings = settings();
+        let config = ExportConfig {
+            bucket: settings.bucket.clone(),
+            layout: settings.layout.clone(),
+            ..ExportConfig::default()
+        };
+        let bucket = settings.bucket.clone();
+        // The embedded pipeline names its zone; the default zone is the demo settings' one, like the function's.
+        let pipeline = salesflow_core::defaults::sales_pipeline_with(&settings.time_zone);
+        let ingest = Ingest::new(LocalStore::new(&args.out), settings, pipeline);
+        let exporter = Exporter::new(LocalStore::new(&args.out), config).with_metrics_output(MetricsOutput::Off);
+        let total: usize = plans.iter().map(DayPlan::total_receipts).sum();
+        let progress = progress::records_bar(args.quiet, total as u64);
+        progress.set_message("0 rejected");
+        let window = SignedDuration::from_secs(BATCHING_WINDOW_SECS * i64::from(args.speed));
+        let routes = ShardMap::even(args.shards);
+        let origin = Origin::example();
+        Engine {
+            ingest: Arc::new(ingest),
+            exporter: Arc::new(exporter),
+            bucket_dir: args.out.join(&bucket),
+            bucket,
+            shards: routes
+                .ranges()
+                .iter()
+                .map(|range| Shard {
+                    id: range.id.clone(),
+                    day: 0,
+                    next_sequence: 1,
+                    last_arrival: Timestamp::UNIX_EPOCH,
+                    records: Vec::new(),
+                })
+                .collect(),
+            routes,
+            stream: origin.stream("salesflow-receipts"),
+            origin,
+            window,
+            next_flush: plans[0].open + window,
+            next_tick: plans[0].open + SCHEDULE,
+            tasks: JoinSet::new(),
+            day_counts: vec![Counts::default(); plans.len()],
+            hour_rows: BTreeMap::new(),
+            totals: Totals::default(),
+            progress,
+            rejected: Arc::new(AtomicU64::new(0)),
+            lag_rng: ChaCha8Rng::seed_from_u64(args.seed ^ 0x1A6),
+        }
+    }
+
+    /// Streams one day, hour by hour, then the last batches and the schedule after closing; the day's books.
+    async fn stream_day(&mut self, day: usize, plan: &DayPlan, stores: u32) -> anyhow::Result<Ledger> {
+        self.progress.set_prefix(format!("{} {}", plan.label, plan.date));
+        self.next_flush = plan.open + self.window;
+        self.next_tick = plan.open + SCHEDULE;
+        let mut hours = Hours::new(plan, stores);
+        let mut ledger = Ledger::default();
+        while let Some((records, hour_ledger)) = hours.next().await? {
+            ledger.merge(hour_ledger);
+            for record in records {
+                self.advance_to(record.at).await?;
+                self.push(day, record);
+            }
+        }
+        // After closing: the last batches, then the schedule compacts the last hour and cleans up.
+        self.advance_to(plan.close + SCHEDULE * 2).await?;
+        self.drain().await?;
+        Ok(ledger)
+    }
+
     /// Runs every batching-window end and schedule tick up to `at`, in time order.
     async fn advance_to(&mut self, at: Timestamp) -> anyhow::Result<()> {
         loop {
@@ -511,14 +265,14 @@ impl Engine {
 
     /// Puts a record on its shard; a full batch is invoked at once.
     fn push(&mut self, day: usize, record: Pending) {
-        let index = shard_of(&record.partition_key, self.shards.len());
+        let index = self.routes.route(&record.partition_key);
         let lag = SignedDuration::from_millis(self.lag_rng.random_range(80..1500));
         let shard = &mut self.shards[index];
         let arrival = (record.at + lag).max(shard.last_arrival);
         shard.last_arrival = arrival;
         let sequence = format!("49{index:04}{:050}", shard.next_sequence);
         shard.next_sequence += 1;
-        shard.records.push(StreamRecord::new(&shard.id, &sequence, &record.partition_key, arrival, record.data));
+        shard.records.push(self.stream.record(&shard.id, &sequence, &record.partition_key, arrival, record.data));
         self.progress.inc(1);
         shard.day = day;
         if shard.records.len() >= BATCH_SIZE {
@@ -537,6 +291,7 @@ impl Engine {
         let ingest = Arc::clone(&self.ingest);
         let exporter = Arc::clone(&self.exporter);
         let bucket = self.bucket.clone();
+        let origin = self.origin.clone();
         let bucket_dir = self.bucket_dir.clone();
         let progress = self.progress.clone();
         let rejected = Arc::clone(&self.rejected);
@@ -546,20 +301,21 @@ impl Engine {
             if let Some(e) = report.error {
                 bail!("the ingest handler could not store a batch: {e}");
             }
-            let all = rejected.fetch_add(report.counts.rejected, Ordering::Relaxed) + report.counts.rejected;
+            let counts = report.metrics.counts;
+            let all = rejected.fetch_add(counts.rejected, Ordering::Relaxed) + counts.rejected;
             progress.set_message(format!("{} rejected", super::count(all)));
             let mut objects_exported = 0;
             let export_time = now + SignedDuration::from_millis(700);
             for key in report.written.iter().filter(|k| k.starts_with(&landed_prefix)) {
                 let size = std::fs::metadata(bucket_dir.join(key)).map(|m| m.len()).unwrap_or_default();
-                let event = s3_event(&bucket, key, size, export_time);
+                let event = origin.object_created(&bucket, key, size, export_time);
                 let summary = exporter
                     .handle(&event, export_time)
                     .await
                     .with_context(|| format!("the export handler failed on {key}"))?;
                 objects_exported += summary.objects.len() as u64;
             }
-            Ok(Flushed { day, counts: report.counts, objects_exported })
+            Ok(Flushed { day, counts, objects_exported })
         });
     }
 
@@ -576,7 +332,8 @@ impl Engine {
     /// The EventBridge schedule fires: compaction and manifests as of `now`.
     async fn tick(&mut self, now: Timestamp) -> anyhow::Result<()> {
         self.drain().await?;
-        let summary = self.exporter.handle(&scheduled_event(now), now).await.context("the scheduled export failed")?;
+        let summary =
+            self.exporter.handle(&self.origin.scheduled(now), now).await.context("the scheduled export failed")?;
         self.totals.scheduled_runs += 1;
         if let Some(s) = summary.scheduled {
             if !s.hours_skipped.is_empty() {
@@ -587,94 +344,5 @@ impl Engine {
             }
         }
         Ok(())
-    }
-}
-
-/// An S3 `ObjectCreated:Put` notification for one object, as S3 sends it (key form-encoded).
-pub fn s3_event(bucket: &str, key: &str, size: u64, at: Timestamp) -> Value {
-    json!({"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "eu-west-3",
-        "eventTime": at.round(jiff::Unit::Millisecond).unwrap_or(at).to_string(),
-        "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:AROAEXAMPLEROLEID:salesflow-ingest"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "SALESFLOWDEMO", "x-amz-id-2": "salesflow-demo"},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "salesflow-export-landed",
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "salesflow-demo"}, "arn": format!("arn:aws:s3:::{bucket}")},
-            "object": {"key": encode_key(key), "size": size, "sequencer": format!("{:016X}", at.as_millisecond())}
-        }
-    }]})
-}
-
-/// An EventBridge scheduled event at `at`.
-pub fn scheduled_event(at: Timestamp) -> Value {
-    json!({
-        "version": "0",
-        "id": format!("salesflow-demo-{}", at.as_second()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": at.round(jiff::Unit::Second).unwrap_or(at).to_string(),
-        "region": "eu-west-3",
-        "resources": ["arn:aws:events:eu-west-3:123456789012:rule/salesflow-export-schedule"],
-        "detail": {}
-    })
-}
-
-/// S3's form encoding of a key in notifications: `/` and unreserved characters kept, space as `+`, the rest `%XX`.
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len() + 8);
-    for b in key.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_encoded_like_s3_notifications() {
-        assert_eq!(
-            encode_key("landed/dt=2026-11-23/hour=09/a b+c.ndjson.gz"),
-            "landed/dt%3D2026-11-23/hour%3D09/a+b%2Bc.ndjson.gz"
-        );
-        assert_eq!(
-            salesflow_export::decode_key(&encode_key("landed/dt=2026-11-23/x é.gz")).as_deref(),
-            Some("landed/dt=2026-11-23/x é.gz")
-        );
-    }
-
-    #[test]
-    fn partition_keys_spread_over_shards() {
-        let mut hits = [0; 4];
-        for n in 1..=400 {
-            hits[shard_of(&salesflow_core::generate::store_id(n), 4)] += 1;
-        }
-        assert!(hits.iter().all(|h| (60..140).contains(h)), "{hits:?}");
-    }
-
-    #[test]
-    fn events_are_what_the_export_recognizes() {
-        let at: Timestamp = "2026-11-23T09:15:00.123Z".parse().unwrap();
-        let incoming = salesflow_export::classify(&s3_event("b", "landed/dt=2026-11-23/hour=08/x-0.ndjson.gz", 10, at));
-        match incoming.unwrap() {
-            salesflow_export::Incoming::Objects { created, skipped } => {
-                assert!(skipped.is_empty());
-                assert_eq!(created[0].key, "landed/dt=2026-11-23/hour=08/x-0.ndjson.gz");
-                assert_eq!(created[0].event_time, at);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(salesflow_export::classify(&scheduled_event(at)), Ok(salesflow_export::Incoming::Scheduled));
     }
 }

@@ -10,16 +10,17 @@ use jiff::Timestamp;
 use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator};
 use salesflow_core::datasets::sales_lines::{self, Deduper, SalesLine};
 use salesflow_core::datasets::{CsvWriter, Dataset};
+use salesflow_core::keys::ObjectLocation;
 use salesflow_store::{ObjectStore, content_type};
 use serde::Serialize;
 
 use crate::{Exporter, HandlerError};
 
 /// What exporting one object did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ObjectSummary {
-    /// `s3://bucket/key` of the landed object.
-    pub source: String,
+    /// The landed object (`s3://bucket/key` in JSON).
+    pub source: ObjectLocation,
     /// `exported`, `missing` (deleted before it was read) or `unreadable` (not gzip/NDJSON: poison, skipped).
     pub status: &'static str,
     pub records_read: u64,
@@ -29,6 +30,21 @@ pub struct ObjectSummary {
     pub written: Vec<(String, u64, u64)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub export_lag_ms: Option<i64>,
+}
+
+impl ObjectSummary {
+    /// Nothing read yet from `source`, which is about to be exported.
+    fn new(source: ObjectLocation) -> ObjectSummary {
+        ObjectSummary {
+            source,
+            status: "exported",
+            records_read: 0,
+            records_rejected: 0,
+            duplicates_dropped: 0,
+            written: Vec::new(),
+            export_lag_ms: None,
+        }
+    }
 }
 
 /// How many rejected records are logged one by one per object (the rest are only counted).
@@ -49,8 +65,8 @@ impl<S: ObjectStore> Exporter<S> {
             tracing::info!(bucket, key, landed_prefix = %layout.landed, "skipped a key that is not a landed object");
             return Ok(None);
         };
-        let source = format!("s3://{bucket}/{key}");
-        let mut summary = ObjectSummary { source: source.clone(), status: "exported", ..ObjectSummary::default() };
+        let source = ObjectLocation::new(bucket, key);
+        let mut summary = ObjectSummary::new(source.clone());
         let file = match self.store.get_file(bucket, key).await {
             Ok(f) => f,
             Err(e) if e.is_not_found() => {
@@ -115,7 +131,7 @@ struct Converted {
 /// Streams NDJSON (gzip or plain) into both datasets. Memory holds one line, the de-duplication keys, the hour's
 /// aggregates and the output CSV, never the decoded input. An I/O error here means the object is not
 /// gzip/NDJSON (it is already on local disk): poison.
-fn convert(file: std::fs::File, source: &str, summary: &mut ObjectSummary) -> std::io::Result<Converted> {
+fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSummary) -> std::io::Result<Converted> {
     let mut input = BufReader::with_capacity(256 << 10, file);
     let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     let mut reader: Box<dyn BufRead> = if gzip {
@@ -148,7 +164,7 @@ fn convert(file: std::fs::File, source: &str, summary: &mut ObjectSummary) -> st
             Err(reason) => {
                 summary.records_rejected += 1;
                 if summary.records_rejected <= LOGGED_REJECTS {
-                    tracing::warn!(source, line = line_no, %reason, "rejected a landed record");
+                    tracing::warn!(%source, line = line_no, %reason, "rejected a landed record");
                 }
                 continue;
             }

@@ -71,10 +71,10 @@ fn run(file: &str, rounds: usize) {
         let m = &report.metrics;
         println!(
             "round {round}: {records} records, {} lines landed in {} objects ({} KB gzip), {} rejected: {:.0} ms, {:.0} records/s, {:.1} MB/s of event",
-            report.counts.outputs,
+            report.metrics.counts.outputs,
             m.objects_written,
             m.bytes_landed / 1024,
-            m.rejected,
+            m.counts.rejected,
             seconds * 1000.0,
             records as f64 / seconds,
             bytes.len() as f64 / seconds / 1e6

@@ -16,9 +16,9 @@ use bytes::Bytes;
 use flate2::{Compression, GzBuilder};
 use jiff::Timestamp;
 use lambda_runtime::LambdaEvent;
+use salesflow_core::Pipeline;
 use salesflow_core::keys::BatchId;
 use salesflow_core::transforms::combiner::EventHour;
-use salesflow_core::{Counts, Pipeline};
 use salesflow_store::{ObjectStore, Settings, StoreError, content_type};
 use serde::Serialize;
 use tracing::Instrument;
@@ -46,8 +46,8 @@ pub struct Ingest<S> {
 #[derive(Debug)]
 pub struct BatchReport {
     pub response: KinesisEventResponse,
-    /// Outcomes of the user records; undecodable ones count as rejected by step `decode`.
-    pub counts: Counts,
+    /// The batch's metrics, the outcomes of its user records among them (`metrics.counts`; undecodable ones
+    /// count as rejected by step `decode`).
     pub metrics: BatchMetrics,
     /// Keys written, in order.
     pub written: Vec<String>,
@@ -147,7 +147,6 @@ impl<S: ObjectStore> Ingest<S> {
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             return BatchReport {
                 response: KinesisEventResponse::default(),
-                counts: Counts::default(),
                 metrics: BatchMetrics { stage: self.settings.stage.clone(), ..BatchMetrics::default() },
                 written: Vec::new(),
                 error: None,
@@ -241,10 +240,7 @@ impl<S: ObjectStore> Ingest<S> {
         let mut metrics = BatchMetrics {
             stage: self.settings.stage.clone(),
             records_in: records.len() as u64,
-            user_records: counts.records_in,
-            emitted: counts.emitted,
-            filtered: counts.filtered,
-            rejected: counts.rejected,
+            counts,
             ingest_lag_ms: (now.as_millisecond() - oldest.as_millisecond()).max(0),
             ..BatchMetrics::default()
         };
@@ -276,8 +272,8 @@ impl<S: ObjectStore> Ingest<S> {
             let record = &records[r.record].kinesis;
             tracing::warn!(step = %r.step, reason = %r.reason, shard_id = %shard, sequence_number = %record.sequence_number, sub_sequence_number = ?r.sub_sequence, payload = %shown, "record rejected");
         }
-        tracing::info!(shard_id = %shard, first_sequence = %first_sequence, last_sequence = %last_sequence, %counts, objects_written = metrics.objects_written, "batch done");
-        BatchReport { response, counts, metrics, written, error }
+        tracing::info!(shard_id = %shard, first_sequence = %first_sequence, last_sequence = %last_sequence, counts = %metrics.counts, objects_written = metrics.objects_written, "batch done");
+        BatchReport { response, metrics, written, error }
     }
 }
 

@@ -3,6 +3,7 @@
 //! `Rejected` of its own stage.
 
 use jiff::Timestamp;
+use salesflow_core::Counts;
 pub use salesflow_core::emf::MetricsOutput;
 use salesflow_core::emf::{DEFAULT_STAGE, MetricSet};
 use serde_json::Value;
@@ -14,13 +15,10 @@ pub struct BatchMetrics {
     pub stage: String,
     /// Kinesis records in the event.
     pub records_in: u64,
-    /// Records after KPL de-aggregation: `emitted + filtered + rejected`.
-    pub user_records: u64,
-    /// User records with at least one output.
-    pub emitted: u64,
-    pub filtered: u64,
-    /// Undecodable user records and pipeline rejects.
-    pub rejected: u64,
+    /// What became of the user records (records after KPL de-aggregation): `UserRecords` is its `records_in`,
+    /// then `Emitted`, `Filtered`, `Rejected` (undecodable user records, counted by step `decode`, and pipeline
+    /// rejects).
+    pub counts: Counts,
     /// Compressed bytes written under `landed/`.
     pub bytes_landed: u64,
     /// Objects written (raw, landed, rejects).
@@ -34,10 +32,7 @@ impl Default for BatchMetrics {
         BatchMetrics {
             stage: DEFAULT_STAGE.to_string(),
             records_in: 0,
-            user_records: 0,
-            emitted: 0,
-            filtered: 0,
-            rejected: 0,
+            counts: Counts::default(),
             bytes_landed: 0,
             objects_written: 0,
             ingest_lag_ms: 0,
@@ -50,10 +45,10 @@ impl BatchMetrics {
     pub fn metric_set(&self) -> MetricSet {
         MetricSet::new(&self.stage, "ingest")
             .count("RecordsIn", self.records_in)
-            .count("UserRecords", self.user_records)
-            .count("Emitted", self.emitted)
-            .count("Filtered", self.filtered)
-            .count("Rejected", self.rejected)
+            .count("UserRecords", self.counts.records_in)
+            .count("Emitted", self.counts.emitted)
+            .count("Filtered", self.counts.filtered)
+            .count("Rejected", self.counts.rejected)
             .count("ObjectsWritten", self.objects_written)
             .bytes("BytesLanded", self.bytes_landed)
             .millis("IngestLagMs", self.ingest_lag_ms)
@@ -80,10 +75,7 @@ mod tests {
         let m = BatchMetrics {
             stage: "prod".into(),
             records_in: 3,
-            user_records: 5,
-            emitted: 3,
-            filtered: 1,
-            rejected: 1,
+            counts: Counts { records_in: 5, emitted: 3, filtered: 1, rejected: 1, ..Counts::default() },
             bytes_landed: 900,
             objects_written: 3,
             ingest_lag_ms: 1200,
@@ -108,7 +100,8 @@ mod tests {
             assert!(names.contains(&name), "{name}");
             assert!(emf[name].is_number(), "{name}");
         }
-        assert_eq!(emf["Rejected"], 1);
+        assert_eq!((emf["UserRecords"].as_u64(), emf["Emitted"].as_u64()), (Some(5), Some(3)));
+        assert_eq!((emf["Filtered"].as_u64(), emf["Rejected"].as_u64()), (Some(1), Some(1)));
         assert_eq!(emf["_aws"]["Timestamp"], 1_795_424_400_000i64);
     }
 

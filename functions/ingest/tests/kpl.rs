@@ -99,7 +99,12 @@ async fn the_handler_splits_aggregates_and_rejects_bad_sub_records_individually(
     let report = run(&ingest, &event).await;
     assert!(report.response.batch_item_failures.is_empty());
     assert_eq!(
-        (report.metrics.records_in, report.metrics.user_records, report.metrics.emitted, report.metrics.rejected),
+        (
+            report.metrics.records_in,
+            report.metrics.counts.records_in,
+            report.metrics.counts.emitted,
+            report.metrics.counts.rejected
+        ),
         (2, 4, 2, 2)
     );
     let rejects = reject_lines(&contents(ingest.store()));

@@ -72,14 +72,14 @@ proptest! {
         let m = &report.metrics;
         prop_assert!(report.response.batch_item_failures.is_empty());
         prop_assert_eq!(m.records_in, items.len() as u64);
-        prop_assert_eq!(m.user_records, m.emitted + m.filtered + m.rejected);
-        prop_assert!(report.counts.balanced());
+        prop_assert_eq!(m.counts.records_in, m.counts.emitted + m.counts.filtered + m.counts.rejected);
+        prop_assert!(report.metrics.counts.balanced());
         let contents = contents(ingest.store());
-        prop_assert_eq!(landed_line_ids(&contents).len() as u64, report.counts.outputs);
-        prop_assert_eq!(reject_lines(&contents).len() as u64, m.rejected);
+        prop_assert_eq!(landed_line_ids(&contents).len() as u64, report.metrics.counts.outputs);
+        prop_assert_eq!(reject_lines(&contents).len() as u64, m.counts.rejected);
         let receipts = items.iter().filter(|i| matches!(i, Item::Receipt { training: false, .. })).count() as u64;
-        prop_assert_eq!(m.emitted, receipts);
+        prop_assert_eq!(m.counts.emitted, receipts);
         let training = items.iter().filter(|i| matches!(i, Item::Receipt { training: true, .. })).count() as u64;
-        prop_assert_eq!(m.filtered, training);
+        prop_assert_eq!(m.counts.filtered, training);
     }
 }

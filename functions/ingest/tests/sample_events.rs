@@ -131,7 +131,7 @@ async fn every_sample_event_lands_the_expected_objects() {
         assert!(report.response.batch_item_failures.is_empty(), "{name}: poison never fails a batch");
         let m = &report.metrics;
         assert_eq!(
-            (m.records_in, m.user_records, m.emitted, m.filtered, m.rejected),
+            (m.records_in, m.counts.records_in, m.counts.emitted, m.counts.filtered, m.counts.rejected),
             (
                 expected.records_in,
                 expected.user_records,
@@ -141,7 +141,7 @@ async fn every_sample_event_lands_the_expected_objects() {
             ),
             "{name}"
         );
-        assert_eq!(m.user_records, m.emitted + m.filtered + m.rejected, "{name}");
+        assert_eq!(m.counts.records_in, m.counts.emitted + m.counts.filtered + m.counts.rejected, "{name}");
 
         let records = &event.records;
         let stem = format!(
@@ -181,7 +181,7 @@ async fn every_sample_event_lands_the_expected_objects() {
             }
             lines_landed += lines.len() as u64;
         }
-        assert_eq!(lines_landed, report.counts.outputs, "{name}: landed lines = pipeline outputs");
+        assert_eq!(lines_landed, report.metrics.counts.outputs, "{name}: landed lines = pipeline outputs");
 
         // Rejects: one line per rejected record, with what is needed to fix and replay it.
         let rejects = reject_lines(&contents);

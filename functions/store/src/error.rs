@@ -1,17 +1,19 @@
 //! [`StoreError`]: what went wrong with a store operation, split by whether retrying can help.
 
-/// A failed store operation. `location` is `s3://bucket/key` (or the prefix for a listing).
+use salesflow_core::keys::ObjectLocation;
+
+/// A failed store operation: what it was, where (the key, or the prefix for a listing), and why.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The object does not exist.
     #[error("{op} {location}: not found")]
-    NotFound { op: &'static str, location: String },
+    NotFound { op: &'static str, location: ObjectLocation },
     /// Throttling, a 5xx, a timeout, a dropped connection: the same call may succeed later.
     #[error("{op} {location}: {message} (transient)")]
-    Transient { op: &'static str, location: String, message: String },
+    Transient { op: &'static str, location: ObjectLocation, message: String },
     /// Access denied, a missing bucket, an invalid key: retrying the same call fails the same way.
     #[error("{op} {location}: {message}")]
-    Permanent { op: &'static str, location: String, message: String },
+    Permanent { op: &'static str, location: ObjectLocation, message: String },
 }
 
 impl StoreError {
@@ -23,9 +25,4 @@ impl StoreError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, StoreError::NotFound { .. })
     }
-}
-
-/// `s3://bucket/key`
-pub(crate) fn location(bucket: &str, key: &str) -> String {
-    format!("s3://{bucket}/{key}")
 }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use salesflow_core::keys::ObjectLocation;
 
-use crate::error::location;
 use crate::{ObjectInfo, ObjectStore, StoreError};
 
 /// Temporary files start with this; listings skip them.
@@ -34,7 +34,7 @@ impl LocalStore {
     fn path(&self, op: &'static str, bucket: &str, key: &str) -> Result<PathBuf, StoreError> {
         let bad = |what: &str| StoreError::Permanent {
             op,
-            location: location(bucket, key),
+            location: ObjectLocation::new(bucket, key),
             message: format!("invalid {what}"),
         };
         if bucket.is_empty() || bucket.contains(['/', '\\']) || bucket.starts_with('.') {
@@ -47,7 +47,7 @@ impl LocalStore {
     }
 
     fn io_error(op: &'static str, bucket: &str, key: &str, e: io::Error) -> StoreError {
-        let location = location(bucket, key);
+        let location = ObjectLocation::new(bucket, key);
         match e.kind() {
             io::ErrorKind::NotFound => StoreError::NotFound { op, location },
             io::ErrorKind::Interrupted | io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
@@ -128,7 +128,7 @@ impl ObjectStore for LocalStore {
         .await
         .map_err(|e| StoreError::Permanent {
             op: "list",
-            location: location(bucket, prefix),
+            location: ObjectLocation::new(bucket, prefix),
             message: e.to_string(),
         })?
     }

@@ -7,8 +7,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
+use salesflow_core::keys::ObjectLocation;
 
-use crate::error::location;
 use crate::{ObjectInfo, ObjectStore, StoreError};
 
 /// Error codes S3 uses for conditions that clear by themselves.
@@ -48,7 +48,7 @@ impl S3Store {
 /// Classifies an SDK error; `412 Precondition Failed` is handled by the caller where it means something.
 fn classify<E>(
     op: &'static str,
-    location: String,
+    location: ObjectLocation,
     err: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> StoreError
 where
@@ -89,7 +89,7 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify("put", location(bucket, key), e))
+            .map_err(|e| classify("put", ObjectLocation::new(bucket, key), e))
     }
 
     async fn put_if_absent(
@@ -112,7 +112,7 @@ impl ObjectStore for S3Store {
         match sent {
             Ok(_) => Ok(true),
             Err(e) if precondition_failed(&e) => Ok(false),
-            Err(e) => Err(classify("put_if_absent", location(bucket, key), e)),
+            Err(e) => Err(classify("put_if_absent", ObjectLocation::new(bucket, key), e)),
         }
     }
 
@@ -124,10 +124,10 @@ impl ObjectStore for S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| classify("get", location(bucket, key), e))?;
+            .map_err(|e| classify("get", ObjectLocation::new(bucket, key), e))?;
         let body = object.body.collect().await.map_err(|e| StoreError::Transient {
             op: "get",
-            location: location(bucket, key),
+            location: ObjectLocation::new(bucket, key),
             message: e.to_string(),
         })?;
         Ok(body.into_bytes())
@@ -141,9 +141,9 @@ impl ObjectStore for S3Store {
             .key(key)
             .send()
             .await
-            .map_err(|e| classify("get", location(bucket, key), e))?;
+            .map_err(|e| classify("get", ObjectLocation::new(bucket, key), e))?;
         let spool_error =
-            |message: String| StoreError::Transient { op: "get", location: location(bucket, key), message };
+            |message: String| StoreError::Transient { op: "get", location: ObjectLocation::new(bucket, key), message };
         let mut file = tempfile::tempfile().map_err(|e| spool_error(format!("cannot create a spool file: {e}")))?;
         let mut body = object.body;
         while let Some(chunk) = body.try_next().await.map_err(|e| spool_error(e.to_string()))? {
@@ -156,7 +156,9 @@ impl ObjectStore for S3Store {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
         let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
         let mut found = Vec::new();
-        while let Some(page) = pages.try_next().await.map_err(|e| classify("list", location(bucket, prefix), e))? {
+        while let Some(page) =
+            pages.try_next().await.map_err(|e| classify("list", ObjectLocation::new(bucket, prefix), e))?
+        {
             for object in page.contents() {
                 if let Some(key) = object.key() {
                     found.push(ObjectInfo { key: key.to_string(), size: object.size().unwrap_or(0).max(0) as u64 });
@@ -169,7 +171,7 @@ impl ObjectStore for S3Store {
     async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
         match self.client.delete_object().bucket(bucket).key(key).send().await {
             Ok(_) => Ok(()),
-            Err(e) => match classify("delete", location(bucket, key), e) {
+            Err(e) => match classify("delete", ObjectLocation::new(bucket, key), e) {
                 StoreError::NotFound { .. } => Ok(()),
                 other => Err(other),
             },

@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use salesflow_core::keys::ObjectLocation;
 
-use crate::error::location;
 use crate::{ObjectInfo, ObjectStore, StoreError};
 
 /// Objects in a map keyed by `(bucket, key)`.
@@ -33,7 +33,7 @@ impl MemoryStore {
         objects
             .get(&(bucket.to_string(), key.to_string()))
             .cloned()
-            .ok_or_else(|| StoreError::NotFound { op, location: location(bucket, key) })
+            .ok_or_else(|| StoreError::NotFound { op, location: ObjectLocation::new(bucket, key) })
     }
 }
 
@@ -67,7 +67,7 @@ impl ObjectStore for MemoryStore {
         let body = self.read("get", bucket, key)?;
         let spool = |e: std::io::Error| StoreError::Transient {
             op: "get",
-            location: location(bucket, key),
+            location: ObjectLocation::new(bucket, key),
             message: e.to_string(),
         };
         let mut file = tempfile::tempfile().map_err(spool)?;
@@ -120,7 +120,7 @@ impl<S: ObjectStore> FailingStore<S> {
         if n >= self.fail_from.load(Ordering::SeqCst) {
             return Err(StoreError::Transient {
                 op,
-                location: location(bucket, key),
+                location: ObjectLocation::new(bucket, key),
                 message: format!("injected failure on write {n}"),
             });
         }

@@ -11,8 +11,8 @@ use jiff::Timestamp;
 use salesflow_core::compaction::CompactionRecord;
 use salesflow_core::datasets::Dataset;
 use salesflow_core::generate::{Generator, store};
-use salesflow_core::keys::{Layout, MergedName};
-use salesflow_core::manifest::{Manifest, split_uri};
+use salesflow_core::keys::{Layout, MergedName, ObjectLocation};
+use salesflow_core::manifest::Manifest;
 use salesflow_export::{ExportConfig, Exporter, MetricsOutput};
 use salesflow_store::testing::MemoryStore;
 use salesflow_store::{ObjectInfo, ObjectStore, StoreError};
@@ -152,12 +152,12 @@ impl CheckingStore {
             let mut listed: BTreeMap<(Dataset, salesflow_core::transforms::combiner::EventHour), BTreeSet<String>> =
                 BTreeMap::new();
             for uri in manifest.uris() {
-                let (bucket, file) = split_uri(uri).unwrap();
-                if bucket != BUCKET || !objects.contains_key(file) {
+                let ObjectLocation { bucket, key: file } = uri.parse().unwrap();
+                if bucket != BUCKET || !objects.contains_key(&file) {
                     problems.push(format!("{key} lists missing {uri}"));
                 }
                 for dataset in Dataset::ALL {
-                    if let Some((hour, name)) = layout.parse_dataset_key(dataset.name(), file) {
+                    if let Some((hour, name)) = layout.parse_dataset_key(dataset.name(), &file) {
                         listed.entry((dataset, hour)).or_default().insert(name);
                     }
                 }
@@ -195,7 +195,7 @@ impl ObjectStore for CheckingStore {
                 *fail = None;
                 return Err(StoreError::Transient {
                     op: "put",
-                    location: format!("s3://{bucket}/{key}"),
+                    location: ObjectLocation::new(bucket, key),
                     message: "injected failure".into(),
                 });
             }

@@ -1,8 +1,8 @@
-//! The decisions of `dev`'s event source mapping, kept free of I/O so they are tested without LocalStack: what a
-//! handler's answer means for its batch, how a failing batch is retried or bisected, which records are too old
-//! to deliver, and which shards wait for their parents.
+//! How the mapping retries a failing batch: what a handler's answer means for its batch ([`outcome`]), and a
+//! shard's retry state ([`Retries`]): retry from the first failed record, bisect on a function error, give up
+//! after `--max-retries`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// What an invocation's result means for its batch.
@@ -169,40 +169,20 @@ impl Retries {
     }
 }
 
+/// How long to wait before retry `attempt` (1, 2, ...): 200 ms doubling up to 5 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((100u64 << attempt.min(6)).min(5_000))
+}
+
 /// The two halves a failing batch of `len` records is split into (the first gets the odd record); `None` for a
 /// single record, which cannot be split.
 pub fn halves(len: usize) -> Option<(usize, usize)> {
     (len >= 2).then(|| (len.div_ceil(2), len / 2))
 }
 
-/// How many records at the front (arrival times in milliseconds, in shard order) are older than `max_age` at
-/// `now_ms`: they are not delivered. A record exactly `max_age` old is still delivered; a zero `max_age`
-/// means no limit.
-pub fn expired_prefix(arrivals_ms: impl IntoIterator<Item = i64>, now_ms: i64, max_age: Duration) -> usize {
-    if max_age.is_zero() {
-        return 0;
-    }
-    let max_ms = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
-    arrivals_ms.into_iter().take_while(|&arrived| now_ms.saturating_sub(arrived) > max_ms).count()
-}
-
-/// The parents of a shard (`ParentShardId`, and `AdjacentParentShardId` after a merge) it must wait for: those
-/// still listed by ListShards and not yet read to their end. A parent no longer listed has been trimmed.
-pub fn unfinished_parents<'a>(
-    parents: &[&'a str],
-    listed: &HashSet<String>,
-    finished: &HashSet<String>,
-) -> Vec<&'a str> {
-    parents.iter().copied().filter(|p| listed.contains(*p) && !finished.contains(*p)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn set(items: &[&str]) -> HashSet<String> {
-        items.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn outcomes_follow_lambda() {
@@ -214,6 +194,12 @@ mod tests {
         assert!(matches!(outcome(&seqs, &[Some("99")]), Outcome::FunctionError(_)));
         assert!(matches!(outcome(&seqs, &[Some("")]), Outcome::FunctionError(_)));
         assert!(matches!(outcome(&seqs, &[Some("11"), None]), Outcome::FunctionError(_)));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_five_seconds() {
+        let ms: Vec<u128> = (1..=8).map(|a| backoff(a).as_millis()).collect();
+        assert_eq!(ms, [200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
     }
 
     #[test]
@@ -334,31 +320,5 @@ mod tests {
         retries.after(4, &Outcome::RetryFrom(0), 5, true);
         assert_eq!(retries.discard_front(1), 1);
         assert_eq!(retries.after(4, &Outcome::RetryFrom(0), 5, true).attempts, 1);
-    }
-
-    #[test]
-    fn records_older_than_the_maximum_age_are_cut_from_the_front() {
-        let hour = 3_600_000;
-        let now = 10 * hour;
-        let six_hours = Duration::from_secs(6 * 3600);
-        let arrivals = [now - 7 * hour, now - 6 * hour - 1, now - 6 * hour, now - hour];
-        assert_eq!(expired_prefix(arrivals, now, six_hours), 2);
-        assert_eq!(expired_prefix([now - hour, now - 7 * hour], now, six_hours), 0, "only a prefix");
-        assert_eq!(expired_prefix(arrivals, now, Duration::ZERO), 0, "0 is no limit");
-        assert_eq!(expired_prefix([], now, six_hours), 0);
-        // A clock behind the arrival times expires nothing.
-        assert_eq!(expired_prefix([now + hour], now, Duration::from_secs(60)), 0);
-    }
-
-    #[test]
-    fn children_wait_for_listed_unfinished_parents() {
-        let listed = set(&["p", "q", "c"]);
-        assert_eq!(unfinished_parents(&["p"], &listed, &set(&[])), ["p"]);
-        assert!(unfinished_parents(&["p"], &listed, &set(&["p"])).is_empty());
-        // A merge waits for both parents.
-        assert_eq!(unfinished_parents(&["p", "q"], &listed, &set(&["p"])), ["q"]);
-        // A parent trimmed from the stream blocks nothing.
-        assert!(unfinished_parents(&["gone"], &listed, &set(&[])).is_empty());
-        assert!(unfinished_parents(&[], &listed, &set(&[])).is_empty());
     }
 }
