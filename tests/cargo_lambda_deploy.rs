@@ -18,13 +18,18 @@ const INGEST: &str = "IngestFunction";
 const EXPORT: &str = "ExportFunction";
 const LAYER_ARN: &str = "arn:aws:lambda:eu-west-3:123456789012:layer:salesflow-pipeline:3";
 
-/// The script's printed commands (comments skipped, `\` continuations joined), split into words as a shell would.
-fn script(args: &[&str]) -> Vec<Vec<String>> {
+/// What `scripts/deploy-cargo-lambda ARGS` prints (it must succeed).
+fn script_output<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/deploy-cargo-lambda");
     let output = Command::new("bash").arg(path).args(args).env("CARGO", "cargo").output().expect("bash runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "deploy-cargo-lambda {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    let joined = stdout.replace("\\\n", " ");
+    let words: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    assert!(output.status.success(), "deploy-cargo-lambda {words:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("UTF-8")
+}
+
+/// The script's printed commands (comments skipped, `\` continuations joined), split into words as a shell would.
+fn script<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Vec<Vec<String>> {
+    let joined = script_output(args).replace("\\\n", " ");
     let lines = joined.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
     lines.map(|l| shlex::split(l).unwrap_or_else(|| panic!("not shell words: {l}"))).collect()
 }
@@ -45,6 +50,18 @@ fn flags(command: &[String]) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
         }
     }
     (flags, words)
+}
+
+/// `MaximumRetryAttempts` → `maximum-retry-attempts`: a CloudFormation property as the AWS CLI's flag.
+fn kebab_case(property: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in property.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn one<'a>(flags: &'a BTreeMap<String, Vec<String>>, flag: &str) -> &'a str {
@@ -130,7 +147,7 @@ fn check_functions(options: &[(&str, &str)], with_layer: bool) {
     let mut all = vec!["deploy".to_string(), "--print".into()];
     all.append(&mut args);
     all.extend(["--ingest-role", "arn:aws:iam::1:role/i", "--export-role", "arn:aws:iam::1:role/e"].map(String::from));
-    let commands = script(&all.iter().map(String::as_str).collect::<Vec<_>>());
+    let commands = script(&all);
     let what = format!("{options:?}, layer {with_layer}");
 
     let build = command(&commands, &["cargo", "lambda", "build"]);
@@ -212,7 +229,7 @@ fn code_only_updates_change_no_configuration() {
     let (_, args) = deployment(&[], true);
     let mut all = vec!["code".to_string(), "--print".into(), "--no-build".into()];
     all.extend(args);
-    let commands = script(&all.iter().map(String::as_str).collect::<Vec<_>>());
+    let commands = script(&all);
     assert!(commands_named(&commands, &["cargo", "lambda", "build"]).is_empty(), "--no-build: {commands:?}");
     for deploy in commands_named(&commands, &["cargo", "lambda", "deploy"]) {
         let (f, _) = flags(deploy);
@@ -234,10 +251,7 @@ fn policies_grant_what_the_template_roles_grant() {
             .collect();
         let mut all = vec!["policy".to_string(), function.into()];
         all.extend(args.iter().cloned());
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/deploy-cargo-lambda");
-        let output = Command::new("bash").arg(path).args(&all).output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let document: J = serde_json::from_slice(&output.stdout).expect("the policy is JSON");
+        let document: J = serde_json::from_str(&script_output(&all)).expect("the policy is JSON");
         assert_eq!(document["Version"], "2012-10-17");
         let got: BTreeSet<String> = policy_grants(function, &document, &mut problems)
             .into_iter()
@@ -253,7 +267,7 @@ fn resources_are_the_template_resources_with_the_same_settings() {
     let (t, args) = deployment(&[], true);
     let mut all = vec!["resources".to_string()];
     all.extend(args);
-    let commands = script(&all.iter().map(String::as_str).collect::<Vec<_>>());
+    let commands = script(&all);
     let stage = stage(&t);
     let bucket = t.bucket_name();
 
@@ -335,11 +349,8 @@ fn resources_are_the_template_resources_with_the_same_settings() {
         let (f, _) = flags(command(&commands, &["aws", "iam", "create-role", "--role-name", &role_name]));
         assert_eq!(json_flag(&f, "assume-role-policy-document"), t.eval(&t.props(role)["AssumeRolePolicyDocument"]));
         let (f, _) = flags(command(&commands, &["aws", "iam", "put-role-policy", "--role-name", &role_name]));
-        let mut policy_args = vec!["policy", function, "--account", ACCOUNT, "--region", REGION];
-        policy_args.extend(["--pipeline-layer", LAYER_ARN]);
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/deploy-cargo-lambda");
-        let printed = Command::new("bash").arg(path).args(&policy_args).output().unwrap().stdout;
-        assert_eq!(json_flag(&f, "policy-document"), serde_json::from_slice::<J>(&printed).unwrap(), "{role}");
+        let printed = script_output(&["policy", function, "--account", ACCOUNT, "--region", REGION]);
+        assert_eq!(json_flag(&f, "policy-document"), serde_json::from_str::<J>(&printed).unwrap(), "{role}");
     }
 
     // The pipeline layer.
@@ -355,37 +366,30 @@ fn resources_are_the_template_resources_with_the_same_settings() {
     let k = with_arns(&t, &kinesis["Properties"]);
     let (f, _) = flags(command(&commands, &["aws", "lambda", "create-event-source-mapping"]));
     assert_eq!(one(&f, "function-name"), scalar_text(&ingest["FunctionName"]));
-    assert_eq!(one(&f, "event-source-arn"), scalar_text(&k["Stream"]));
-    for (flag, property) in [
-        ("starting-position", "StartingPosition"),
-        ("batch-size", "BatchSize"),
-        ("maximum-batching-window-in-seconds", "MaximumBatchingWindowInSeconds"),
-        ("parallelization-factor", "ParallelizationFactor"),
-        ("maximum-retry-attempts", "MaximumRetryAttempts"),
-        ("maximum-record-age-in-seconds", "MaximumRecordAgeInSeconds"),
-    ] {
-        assert_eq!(one(&f, flag), scalar_text(&k[property]), "--{flag} vs {property}");
+    // Every property of the template's event, whatever it holds, is the flag of the same name (kebab case), and
+    // the command sets nothing else.
+    let named =
+        k.as_object().unwrap().keys().map(|p| if p == "Stream" { "event-source-arn".into() } else { kebab_case(p) });
+    let expected: BTreeSet<String> = named.chain(["region".into(), "function-name".into()]).collect();
+    assert_eq!(f.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    for (property, value) in k.as_object().unwrap() {
+        match property.as_str() {
+            "Stream" => assert_eq!(one(&f, "event-source-arn"), scalar_text(value)),
+            "DestinationConfig" => {
+                let destination = json_flag(&f, "destination-config");
+                assert_eq!(destination["OnFailure"]["Destination"], value["OnFailure"]["Destination"]);
+            }
+            "FunctionResponseTypes" => assert_eq!(&json!(f["function-response-types"]), value),
+            property => {
+                let flag = kebab_case(property);
+                match value {
+                    J::Bool(true) => assert_eq!(one(&f, &flag), "", "--{flag}: a switch"),
+                    J::Bool(false) => assert!(!f.contains_key(&flag), "--{flag} given, {property} is false"),
+                    value => assert_eq!(one(&f, &flag), scalar_text(value), "--{flag} vs {property}"),
+                }
+            }
+        }
     }
-    assert_eq!(json!(f["function-response-types"]), k["FunctionResponseTypes"]);
-    assert_eq!(k["BisectBatchOnFunctionError"], json!(true));
-    assert_eq!(one(&f, "bisect-batch-on-function-error"), "", "a switch");
-    let destination = json_flag(&f, "destination-config");
-    assert_eq!(destination["OnFailure"]["Destination"], k["DestinationConfig"]["OnFailure"]["Destination"]);
-    let known: BTreeSet<&str> = [
-        "Stream",
-        "StartingPosition",
-        "BatchSize",
-        "MaximumBatchingWindowInSeconds",
-        "ParallelizationFactor",
-        "FunctionResponseTypes",
-        "BisectBatchOnFunctionError",
-        "MaximumRetryAttempts",
-        "MaximumRecordAgeInSeconds",
-        "DestinationConfig",
-    ]
-    .into();
-    let properties: BTreeSet<&str> = k.as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(properties, known, "a Kinesis event property the script does not set");
 
     // The export's S3 notification (the landed/ filter only) and schedule, retries and DLQ.
     let export = with_arns(&t, &t.eval(t.props(EXPORT)));
@@ -430,9 +434,7 @@ fn resources_are_the_template_resources_with_the_same_settings() {
 fn the_readme_shows_the_commands_the_script_prints() {
     let readme = cfn::repo_file("README.md");
     let (_, args) = deployment(&[], false);
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/deploy-cargo-lambda");
-    let printed = Command::new("bash").arg(path).arg("resources").args(&args).output().unwrap().stdout;
-    let printed = String::from_utf8(printed).unwrap();
+    let printed = script_output(&[&["resources".to_string()], &args[..]].concat());
     // Each printed command, continuation lines included.
     let mut commands: Vec<String> = Vec::new();
     for line in printed.lines() {

@@ -133,6 +133,7 @@ impl Watch {
         let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
         std::fs::write(&env_file, text).unwrap();
         let mut cmd = Command::new(&tool);
+        // `-v`: cargo says why it rebuilds anything (`Dirty …`), printed when the watch stops.
         cmd.args(["lambda", "watch", "--bin", bin, "--ignore-changes", "-v", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &port.to_string(), "--env-file"])
             .arg(&env_file)
