@@ -296,31 +296,39 @@ impl Template {
         }
         let mut grants = Vec::new();
         for policy in p["Policies"].as_array().cloned().unwrap_or_default() {
-            for st in as_list(&policy["PolicyDocument"]["Statement"]) {
-                let sid = st.get("Sid").and_then(J::as_str).unwrap_or("?").to_string();
-                for forbidden in ["NotAction", "NotResource", "NotPrincipal"] {
-                    if st.get(forbidden).is_some() {
-                        problems.push(format!("{role}.{sid}: uses {forbidden}"));
-                    }
-                }
-                if st["Effect"] != "Allow" {
-                    problems.push(format!("{role}.{sid}: Effect {} (only Allow expected)", st["Effect"]));
-                    continue;
-                }
-                for action in as_list(&st["Action"]) {
-                    for resource in as_list(&st["Resource"]) {
-                        grants.push(Grant {
-                            sid: sid.clone(),
-                            action: scalar_text(&action),
-                            resource: scalar_text(&resource),
-                            condition: st.get("Condition").cloned().unwrap_or(J::Null),
-                        });
-                    }
-                }
-            }
+            grants.extend(policy_grants(role, &policy["PolicyDocument"], problems));
         }
         grants
     }
+}
+
+/// Every Allow statement of a resolved IAM policy document, one grant per (action, resource); `NotAction`,
+/// `NotResource`, `NotPrincipal` and `Deny` statements are reported as problems of `owner`.
+pub fn policy_grants(owner: &str, document: &J, problems: &mut Vec<String>) -> Vec<Grant> {
+    let mut grants = Vec::new();
+    for st in as_list(&document["Statement"]) {
+        let sid = st.get("Sid").and_then(J::as_str).unwrap_or("?").to_string();
+        for forbidden in ["NotAction", "NotResource", "NotPrincipal"] {
+            if st.get(forbidden).is_some() {
+                problems.push(format!("{owner}.{sid}: uses {forbidden}"));
+            }
+        }
+        if st["Effect"] != "Allow" {
+            problems.push(format!("{owner}.{sid}: Effect {} (only Allow expected)", st["Effect"]));
+            continue;
+        }
+        for action in as_list(&st["Action"]) {
+            for resource in as_list(&st["Resource"]) {
+                grants.push(Grant {
+                    sid: sid.clone(),
+                    action: scalar_text(&action),
+                    resource: scalar_text(&resource),
+                    condition: st.get("Condition").cloned().unwrap_or(J::Null),
+                });
+            }
+        }
+    }
+    grants
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,4 +1,5 @@
-//! The export Lambda: S3 notifications for `landed/` objects and an EventBridge schedule, one handler.
+//! The export Lambda: S3 notifications for `landed/` objects and an EventBridge schedule, one handler. A bad
+//! configuration is one JSON error line naming the variable, then exit status 1 (Lambda: `Runtime.ExitError`).
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use salesflow_export::{ExportConfig, Exporter};
@@ -16,7 +17,11 @@ async fn main() -> anyhow::Result<()> {
         .with_current_span(false)
         .without_time()
         .init();
-    let config = ExportConfig::from_vars(&|name| std::env::var(name).ok())?;
+    let config = ExportConfig::from_vars(&|name| std::env::var(name).ok()).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cold start failed: bad configuration");
+        std::process::exit(1)
+    });
+    tracing::info!(bucket = %config.bucket, stage = %config.stage, "export configured");
     let exporter = Exporter::new(S3Store::from_env().await, config);
     let exporter = &exporter;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
