@@ -42,6 +42,7 @@ impl PipelineConfig {
         let tree: Value = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| ConfigError::new("pipeline file", format!("invalid JSON: {e}")))?
         } else {
+            check_yaml_nesting(text).map_err(|e| ConfigError::new("pipeline file", format!("invalid YAML: {e}")))?;
             serde_yaml_ng::from_str(text)
                 .map_err(|e| ConfigError::new("pipeline file", format!("invalid YAML: {e}")))?
         };
@@ -106,6 +107,50 @@ impl PipelineConfig {
         let borrowed_steps = steps.iter().take_while(|s| s.transform.borrowed().is_some()).count();
         Ok(Pipeline { steps, borrowed_steps, combiner, combiner_configured, description: self.description.clone() })
     }
+}
+
+/// How deep YAML flow collections (`[...]`, `{...}`) may nest in a pipeline file: the same limit as
+/// `serde_yaml_ng`'s recursion limit, which only applies after libyaml has scanned the whole document, and
+/// scanning flow collections nested 100,000 deep took minutes.
+pub const MAX_YAML_NESTING: usize = 128;
+
+/// A cheap pre-scan refusing flow collections nested deeper than [`MAX_YAML_NESTING`], naming the line and
+/// column of the bracket that goes too deep. Brackets in quoted scalars and comments do not count; a stray
+/// `]` in a plain scalar only lowers the count. Block nesting needs no scan: libyaml refuses it quickly.
+fn check_yaml_nesting(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    for (line_no, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        let mut chars = line.chars().enumerate().peekable();
+        while let Some((column, c)) = chars.next() {
+            match quote {
+                Some('"') if c == '\\' => {
+                    chars.next();
+                }
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '#' if previous.is_whitespace() => break,
+                    '\'' | '"' if previous.is_whitespace() || "[{,:".contains(previous) => quote = Some(c),
+                    '[' | '{' => {
+                        depth += 1;
+                        if depth > MAX_YAML_NESTING {
+                            return Err(format!(
+                                "nested deeper than {MAX_YAML_NESTING} levels at line {} column {}",
+                                line_no + 1,
+                                column + 1
+                            ));
+                        }
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            previous = c;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
