@@ -108,8 +108,7 @@ impl Expr {
             }
             Expr::Call(Function::Abs, args) => strict(&args[0])?.abs(),
             Expr::Call(Function::Round, args) => {
-                let digits = strict(&args[1])?;
-                let digits = u32::try_from(digits.trunc().mantissa()).unwrap_or(0).min(28);
+                let digits = round_places(strict(&args[1])?).map_err(|e| RecordError::field("", e))?;
                 strict(&args[0])?.round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero)
             }
             Expr::Call(f @ (Function::Min | Function::Max), args) => {
@@ -296,6 +295,14 @@ impl Parser<'_> {
                             args.len()
                         )));
                     }
+                    // Places that need no field (`2`, `-1`) are checked now rather than per record.
+                    let constant = args.get(1).and_then(|p| p.eval(&Value::Null).ok());
+                    if let (Function::Round, Some(places)) = (function, constant) {
+                        round_places(places).map_err(|e| {
+                            self.pos = start;
+                            self.error(&e)
+                        })?;
+                    }
                     return Ok((Expr::Call(function, args), self.check_height(height + 1)?));
                 }
                 let parts: Vec<String> = name.split('.').map(str::to_string).collect();
@@ -308,6 +315,15 @@ impl Parser<'_> {
             Some(c) => Err(self.error(&format!("unexpected {c:?}"))),
             None => Err(self.error("unexpected end of expression")),
         }
+    }
+}
+
+/// The decimal places of `round(x, places)`: a whole number from 0 to 28 (what a decimal can hold). Checked
+/// at parse time when `places` is a number, per record otherwise.
+fn round_places(places: Decimal) -> Result<u32, String> {
+    match u32::try_from(places.normalize().mantissa()) {
+        Ok(p) if places.fract().is_zero() && p <= 28 => Ok(p),
+        _ => Err(format!("round: places must be a whole number from 0 to 28, got {places}")),
     }
 }
 
@@ -387,5 +403,33 @@ mod tests {
         let ok = format!("{}1{}", "(".repeat(100), ")".repeat(100));
         assert_eq!(eval(&ok, json!({})).unwrap(), "1");
         assert_eq!(eval(&vec!["1"; 100].join(" + "), json!({})).unwrap(), "100");
+    }
+
+    /// Issue 12: `round(x, 99999999999)` and `round(x, -1)` silently rounded to 0 places.
+    #[test]
+    fn round_places_out_of_range_are_refused() {
+        assert_eq!(
+            Expr::parse("round(x, 99999999999)").unwrap_err(),
+            "invalid expression at position 1: round: places must be a whole number from 0 to 28, got 99999999999"
+        );
+        assert_eq!(
+            Expr::parse("round(x, 1.5)").unwrap_err(),
+            "invalid expression at position 1: round: places must be a whole number from 0 to 28, got 1.5"
+        );
+        assert_eq!(
+            Expr::parse("round(x, -1)").unwrap_err(),
+            "invalid expression at position 1: round: places must be a whole number from 0 to 28, got -1"
+        );
+        assert_eq!(
+            eval("round(2.5, p)", json!({"p": -1})).unwrap_err(),
+            "round: places must be a whole number from 0 to 28, got -1"
+        );
+        assert_eq!(
+            eval("round(2.5, p)", json!({"p": 29})).unwrap_err(),
+            "round: places must be a whole number from 0 to 28, got 29"
+        );
+        assert_eq!(eval("round(2.345, p)", json!({"p": "2.0"})).unwrap(), "2.35");
+        assert_eq!(eval("round(2.5, 0)", json!({})).unwrap(), "3");
+        assert_eq!(eval("round(1.23456, 28)", json!({})).unwrap(), "1.23456");
     }
 }
