@@ -28,7 +28,7 @@ fn compile(path: &Path, time_zone: &DefaultTimeZone) -> Result<Pipeline, Vec<Con
     let text =
         std::fs::read_to_string(path).map_err(|e| vec![ConfigError::new(path.display().to_string(), e.to_string())])?;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    PipelineConfig::parse(&text).map_err(|e| vec![e])?.compile_with(&DirResources(dir.to_path_buf()), time_zone)
+    PipelineConfig::parse_all(&text)?.compile_with(&DirResources(dir.to_path_buf()), time_zone)
 }
 
 /// `salesflow pipeline check FILE`: the plan (each `time_parts` says its zone and where it came from), or every

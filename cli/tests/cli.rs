@@ -155,3 +155,27 @@ fn generate_is_deterministic_for_a_seed() {
     assert_ne!(a.stdout, c.stdout);
     assert_eq!(text(&a.stdout).lines().count(), 20);
 }
+
+/// Issue 12: `--hours 100000000` and `--start 9999-12-30T21:00:00Z` panicked; `--stores 0` silently used 1.
+#[test]
+fn generate_refuses_spans_past_the_end_of_time_and_zero_stores() {
+    for (args, message) in [
+        (
+            &["--hours", "100000000"][..],
+            "--start 2026-11-23T07:00:00Z plus --hours 100000000 ends after 9999-12-30T22:00:00.999999999Z",
+        ),
+        (
+            &["--start", "9999-12-30T21:00:00Z"][..],
+            "--start 9999-12-30T21:00:00Z plus --hours 13 ends after 9999-12-30T22:00:00.999999999Z",
+        ),
+        (&["--hours", "9223372036854775807"][..], "plus --hours 9223372036854775807 ends after"),
+        (&["--stores", "0"][..], "invalid value '0' for '--stores <STORES>'"),
+        (&["--hours", "0"][..], "invalid value '0' for '--hours <HOURS>'"),
+    ] {
+        let out = salesflow(&[&["generate", "--receipts", "3"][..], args].concat(), None);
+        let stderr = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(stderr.contains(message) && !stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}

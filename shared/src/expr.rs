@@ -43,8 +43,8 @@ pub enum Function {
 impl Expr {
     /// Parses an expression; the error names the 1-based character position.
     pub fn parse(text: &str) -> Result<Expr, String> {
-        let mut p = Parser { chars: text.char_indices().collect(), pos: 0, text };
-        let e = p.expr()?;
+        let mut p = Parser { chars: text.char_indices().collect(), pos: 0, text, depth: 0 };
+        let (e, _) = p.expr()?;
         p.skip_ws();
         if p.pos < p.chars.len() {
             return Err(p.error("unexpected input after the expression"));
@@ -108,8 +108,7 @@ impl Expr {
             }
             Expr::Call(Function::Abs, args) => strict(&args[0])?.abs(),
             Expr::Call(Function::Round, args) => {
-                let digits = strict(&args[1])?;
-                let digits = u32::try_from(digits.trunc().mantissa()).unwrap_or(0).min(28);
+                let digits = round_places(strict(&args[1])?).map_err(|e| RecordError::field("", e))?;
                 strict(&args[0])?.round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero)
             }
             Expr::Call(f @ (Function::Min | Function::Max), args) => {
@@ -124,15 +123,43 @@ impl Expr {
     }
 }
 
+/// How deep an expression may nest: parentheses, unary `-`, function calls and chains of operators all count
+/// (the tree's height). Parsing, evaluation and drop are recursive, so an expression nested 20,000 deep
+/// overflowed the stack; a real `set` expression is a few levels deep.
+pub const MAX_DEPTH: usize = 128;
+
+/// A parsed sub-expression and the height of its tree.
+type Parsed = (Expr, usize);
+
 struct Parser<'a> {
     chars: Vec<(usize, char)>,
     pos: usize,
     text: &'a str,
+    /// Parentheses, unary minuses and calls currently open (the parser's own recursion).
+    depth: usize,
 }
 
 impl Parser<'_> {
     fn error(&self, message: &str) -> String {
         format!("invalid expression at position {}: {message}", self.pos + 1)
+    }
+
+    /// Refuses a tree higher than [`MAX_DEPTH`], naming the current position.
+    fn check_height(&self, height: usize) -> Result<usize, String> {
+        if height > MAX_DEPTH {
+            return Err(self.error(&format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(height)
+    }
+
+    /// Enters a nested construct (the parser recurses into it); [`leave`](Self::leave) when done.
+    fn enter(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        self.check_height(self.depth).map(drop)
+    }
+
+    fn leave(&mut self) {
+        self.depth -= 1;
     }
 
     fn peek(&self) -> Option<char> {
@@ -155,37 +182,44 @@ impl Parser<'_> {
         }
     }
 
-    fn expr(&mut self) -> Result<Expr, String> {
-        let mut left = self.term()?;
+    fn expr(&mut self) -> Result<Parsed, String> {
+        let (mut left, mut height) = self.term()?;
         loop {
             let op = if self.eat('+') {
                 BinaryOp::Add
             } else if self.eat('-') {
                 BinaryOp::Sub
             } else {
-                return Ok(left);
+                return Ok((left, height));
             };
-            left = Expr::Binary(op, Box::new(left), Box::new(self.term()?));
+            let (right, h) = self.term()?;
+            height = self.check_height(height.max(h) + 1)?;
+            left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
     }
 
-    fn term(&mut self) -> Result<Expr, String> {
-        let mut left = self.unary()?;
+    fn term(&mut self) -> Result<Parsed, String> {
+        let (mut left, mut height) = self.unary()?;
         loop {
             let op = if self.eat('*') {
                 BinaryOp::Mul
             } else if self.eat('/') {
                 BinaryOp::Div
             } else {
-                return Ok(left);
+                return Ok((left, height));
             };
-            left = Expr::Binary(op, Box::new(left), Box::new(self.unary()?));
+            let (right, h) = self.unary()?;
+            height = self.check_height(height.max(h) + 1)?;
+            left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
     }
 
-    fn unary(&mut self) -> Result<Expr, String> {
+    fn unary(&mut self) -> Result<Parsed, String> {
         if self.eat('-') {
-            return Ok(Expr::Neg(Box::new(self.unary()?)));
+            self.enter()?;
+            let (e, h) = self.unary()?;
+            self.leave();
+            return Ok((Expr::Neg(Box::new(e)), self.check_height(h + 1)?));
         }
         self.primary()
     }
@@ -199,12 +233,14 @@ impl Parser<'_> {
         &self.text[start..end]
     }
 
-    fn primary(&mut self) -> Result<Expr, String> {
+    fn primary(&mut self) -> Result<Parsed, String> {
         self.skip_ws();
         match self.peek() {
             Some('(') => {
+                self.enter()?;
                 self.pos += 1;
                 let e = self.expr()?;
+                self.leave();
                 if !self.eat(')') {
                     return Err(self.error("expected ')'"));
                 }
@@ -213,7 +249,7 @@ impl Parser<'_> {
             Some(c) if c.is_ascii_digit() || c == '.' => {
                 let start = self.pos;
                 let digits = self.take_while(|c| c.is_ascii_digit() || c == '.').to_string();
-                Decimal::from_str(&digits).map(Expr::Number).map_err(|_| {
+                Decimal::from_str(&digits).map(|d| (Expr::Number(d), 1)).map_err(|_| {
                     self.pos = start;
                     self.error(&format!("invalid number {digits:?}"))
                 })
@@ -235,9 +271,13 @@ impl Parser<'_> {
                         }
                     };
                     let mut args = Vec::new();
+                    let mut height = 0;
+                    self.enter()?;
                     if !self.eat(')') {
                         loop {
-                            args.push(self.expr()?);
+                            let (arg, h) = self.expr()?;
+                            args.push(arg);
+                            height = height.max(h);
                             if self.eat(')') {
                                 break;
                             }
@@ -246,6 +286,7 @@ impl Parser<'_> {
                             }
                         }
                     }
+                    self.leave();
                     if !arity.contains(&args.len()) {
                         self.pos = start;
                         return Err(self.error(&format!(
@@ -254,18 +295,35 @@ impl Parser<'_> {
                             args.len()
                         )));
                     }
-                    return Ok(Expr::Call(function, args));
+                    // Places that need no field (`2`, `-1`) are checked now rather than per record.
+                    let constant = args.get(1).and_then(|p| p.eval(&Value::Null).ok());
+                    if let (Function::Round, Some(places)) = (function, constant) {
+                        round_places(places).map_err(|e| {
+                            self.pos = start;
+                            self.error(&e)
+                        })?;
+                    }
+                    return Ok((Expr::Call(function, args), self.check_height(height + 1)?));
                 }
                 let parts: Vec<String> = name.split('.').map(str::to_string).collect();
                 if parts.iter().any(String::is_empty) {
                     self.pos = start;
                     return Err(self.error(&format!("invalid field name {name:?}")));
                 }
-                Ok(Expr::Field(parts))
+                Ok((Expr::Field(parts), 1))
             }
             Some(c) => Err(self.error(&format!("unexpected {c:?}"))),
             None => Err(self.error("unexpected end of expression")),
         }
+    }
+}
+
+/// The decimal places of `round(x, places)`: a whole number from 0 to 28 (what a decimal can hold). Checked
+/// at parse time when `places` is a number, per record otherwise.
+fn round_places(places: Decimal) -> Result<u32, String> {
+    match u32::try_from(places.normalize().mantissa()) {
+        Ok(p) if places.fract().is_zero() && p <= 28 => Ok(p),
+        _ => Err(format!("round: places must be a whole number from 0 to 28, got {places}")),
     }
 }
 
@@ -321,5 +379,57 @@ mod tests {
             Expr::parse("round(1)").unwrap_err(),
             "invalid expression at position 1: round takes 2 argument(s), got 1"
         );
+    }
+
+    /// Issue 12: a `set` expression nested 20,000 deep overflowed the stack (exit 134); every way of nesting is
+    /// now refused at parse time, naming the position, and the limit itself still parses and evaluates.
+    #[test]
+    fn expressions_nested_20000_deep_are_refused_not_a_stack_overflow() {
+        let n = 20_000;
+        let parens = format!("{}1{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(
+            Expr::parse(&parens).unwrap_err(),
+            "invalid expression at position 129: nested deeper than 128 levels"
+        );
+        let minus = format!("{}1", "-".repeat(n));
+        assert!(Expr::parse(&minus).unwrap_err().contains("nested deeper than 128 levels"));
+        let calls = format!("{}1{}", "abs(".repeat(n), ")".repeat(n));
+        assert!(Expr::parse(&calls).unwrap_err().contains("nested deeper than 128 levels"));
+        // A long flat chain builds a deep tree too (evaluated and dropped recursively).
+        let chain = vec!["1"; n].join(" + ");
+        assert!(Expr::parse(&chain).unwrap_err().contains("nested deeper than 128 levels"));
+        let product = vec!["x"; n].join(" * ");
+        assert!(Expr::parse(&product).unwrap_err().contains("nested deeper than 128 levels"));
+        let ok = format!("{}1{}", "(".repeat(100), ")".repeat(100));
+        assert_eq!(eval(&ok, json!({})).unwrap(), "1");
+        assert_eq!(eval(&vec!["1"; 100].join(" + "), json!({})).unwrap(), "100");
+    }
+
+    /// Issue 12: `round(x, 99999999999)` and `round(x, -1)` silently rounded to 0 places.
+    #[test]
+    fn round_places_out_of_range_are_refused() {
+        assert_eq!(
+            Expr::parse("round(x, 99999999999)").unwrap_err(),
+            "invalid expression at position 1: round: places must be a whole number from 0 to 28, got 99999999999"
+        );
+        assert_eq!(
+            Expr::parse("round(x, 1.5)").unwrap_err(),
+            "invalid expression at position 1: round: places must be a whole number from 0 to 28, got 1.5"
+        );
+        assert_eq!(
+            Expr::parse("round(x, -1)").unwrap_err(),
+            "invalid expression at position 1: round: places must be a whole number from 0 to 28, got -1"
+        );
+        assert_eq!(
+            eval("round(2.5, p)", json!({"p": -1})).unwrap_err(),
+            "round: places must be a whole number from 0 to 28, got -1"
+        );
+        assert_eq!(
+            eval("round(2.5, p)", json!({"p": 29})).unwrap_err(),
+            "round: places must be a whole number from 0 to 28, got 29"
+        );
+        assert_eq!(eval("round(2.345, p)", json!({"p": "2.0"})).unwrap(), "2.35");
+        assert_eq!(eval("round(2.5, 0)", json!({})).unwrap(), "3");
+        assert_eq!(eval("round(1.23456, 28)", json!({})).unwrap(), "1.23456");
     }
 }

@@ -31,21 +31,40 @@ pub struct PipelineConfig {
 
 impl PipelineConfig {
     /// Parses a pipeline file, JSON when it starts with `{`, YAML otherwise. The error names the path of the
-    /// offending key (`pipeline[2].splitter: unknown field "paht"`).
+    /// offending key (`pipeline[2].splitter: unknown field "paht"`); the first of [`parse_all`](Self::parse_all)'s.
     pub fn parse(text: &str) -> Result<PipelineConfig, ConfigError> {
-        let located = |path: String, e: String| {
-            let path = if path == "." || path.is_empty() { "pipeline file".to_string() } else { path };
-            ConfigError::new(path, e)
-        };
+        Self::parse_all(text).map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// [`parse`](Self::parse), reporting every unknown key and unknown step kind rather than the first: each
+    /// step is read on its own, and an unknown key is set aside and the step read again (the way `compile`
+    /// collects every compile error). Never an empty list.
+    pub fn parse_all(text: &str) -> Result<PipelineConfig, Vec<ConfigError>> {
         // YAML is read into a JSON tree first: steps are written as one-key maps (`- filter: {...}`), the JSON
         // shape of an externally tagged enum, which YAML deserializers otherwise expect as `!filter` tags.
-        let tree: Value = if text.trim_start().starts_with('{') {
-            serde_json::from_str(text).map_err(|e| ConfigError::new("pipeline file", format!("invalid JSON: {e}")))?
+        let mut tree: Value = if text.trim_start().starts_with('{') {
+            serde_json::from_str(text)
+                .map_err(|e| vec![ConfigError::new("pipeline file", format!("invalid JSON: {e}"))])?
         } else {
-            serde_yaml_ng::from_str(text)
-                .map_err(|e| ConfigError::new("pipeline file", format!("invalid YAML: {e}")))?
+            check_yaml_nesting(text)
+                .and_then(|()| serde_yaml_ng::from_str(text).map_err(|e| e.to_string()))
+                .map_err(|e| vec![ConfigError::new("pipeline file", format!("invalid YAML: {e}"))])?
         };
-        serde_path_to_error::deserialize(tree).map_err(|e| located(e.path().to_string(), e.inner().to_string()))
+        let steps = match tree.get_mut("pipeline") {
+            Some(Value::Array(steps)) => std::mem::take(steps),
+            _ => Vec::new(),
+        };
+        let mut errors = Vec::new();
+        let config: Option<PipelineConfig> = deserialize_all(tree, "", &mut errors);
+        let steps: Vec<Option<StepConfig>> = steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, step)| deserialize_all(step, &format!("pipeline[{i}]"), &mut errors))
+            .collect();
+        match (config, steps.into_iter().collect::<Option<Vec<_>>>()) {
+            (Some(config), Some(pipeline)) if errors.is_empty() => Ok(PipelineConfig { pipeline, ..config }),
+            _ => Err(errors),
+        }
     }
 
     /// Validates every step and compiles the plan, collecting all errors rather than stopping at the first. A
@@ -106,6 +125,106 @@ impl PipelineConfig {
         let borrowed_steps = steps.iter().take_while(|s| s.transform.borrowed().is_some()).count();
         Ok(Pipeline { steps, borrowed_steps, combiner, combiner_configured, description: self.description.clone() })
     }
+}
+
+/// At most this many unknown keys are reported per step (each is one more read of the step).
+const MAX_UNKNOWN_KEYS: usize = 32;
+
+/// Deserializes `tree`, pushing every error to `errors` with `prefix` before its path: an unknown key is
+/// removed and the tree read again, any other error ends the attempt. `Some` only when nothing was wrong.
+fn deserialize_all<T: serde::de::DeserializeOwned>(
+    mut tree: Value,
+    prefix: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    let before = errors.len();
+    for _ in 0..MAX_UNKNOWN_KEYS {
+        match serde_path_to_error::deserialize::<_, T>(tree.clone()) {
+            Ok(value) => return (errors.len() == before).then_some(value),
+            Err(e) => {
+                let message = e.inner().to_string();
+                let path = e.path().to_string();
+                let located = match (prefix, path.as_str()) {
+                    ("", "." | "") => "pipeline file".to_string(),
+                    ("", path) => path.to_string(),
+                    (prefix, "." | "") => prefix.to_string(),
+                    (prefix, path) if path.starts_with('[') => format!("{prefix}{path}"),
+                    (prefix, path) => format!("{prefix}.{path}"),
+                };
+                errors.push(ConfigError::new(located, message.clone()));
+                if !message.starts_with("unknown field") || !remove_key(&mut tree, e.path()) {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Removes the key `path` ends with from `tree`; false when the path does not lead to an object's key.
+fn remove_key(tree: &mut Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else { return false };
+    let mut node = tree;
+    for segment in parents {
+        let next = match segment {
+            Segment::Seq { index } => node.get_mut(*index),
+            Segment::Map { key } => node.get_mut(key.as_str()),
+            Segment::Enum { variant } => node.get_mut(variant.as_str()),
+            _ => None,
+        };
+        let Some(next) = next else { return false };
+        node = next;
+    }
+    match (last, node) {
+        (Segment::Map { key }, Value::Object(map)) => map.shift_remove(key.as_str()).is_some(),
+        _ => false,
+    }
+}
+
+/// How deep YAML flow collections (`[...]`, `{...}`) may nest in a pipeline file: the same limit as
+/// `serde_yaml_ng`'s recursion limit, which only applies after libyaml has scanned the whole document, and
+/// scanning flow collections nested 100,000 deep took minutes.
+pub const MAX_YAML_NESTING: usize = 128;
+
+/// A cheap pre-scan refusing flow collections nested deeper than [`MAX_YAML_NESTING`], naming the line and
+/// column of the bracket that goes too deep. Brackets in quoted scalars and comments do not count; a stray
+/// `]` in a plain scalar only lowers the count. Block nesting needs no scan: libyaml refuses it quickly.
+fn check_yaml_nesting(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    for (line_no, line) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        let mut chars = line.chars().enumerate().peekable();
+        while let Some((column, c)) = chars.next() {
+            match quote {
+                Some('"') if c == '\\' => {
+                    chars.next();
+                }
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '#' if previous.is_whitespace() => break,
+                    '\'' | '"' if previous.is_whitespace() || "[{,:".contains(previous) => quote = Some(c),
+                    '[' | '{' => {
+                        depth += 1;
+                        if depth > MAX_YAML_NESTING {
+                            return Err(format!(
+                                "nested deeper than {MAX_YAML_NESTING} levels at line {} column {}",
+                                line_no + 1,
+                                column + 1
+                            ));
+                        }
+                    }
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    _ => {}
+                },
+            }
+            previous = c;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]

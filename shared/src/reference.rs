@@ -15,9 +15,23 @@ pub trait Resources {
 pub struct DirResources(pub PathBuf);
 
 impl Resources for DirResources {
+    /// Only files inside the directory: a name that is absolute, climbs out with `..` or resolves (through a
+    /// symbolic link) outside it is refused before anything is read, so no other file's content can reach an
+    /// error message.
     fn read_to_string(&self, name: &str) -> Result<String, String> {
+        use std::path::{Component, Path};
+        let outside =
+            || format!("{name:?} is outside the pipeline's folder (give a path relative to it, without `..`)");
+        if !Path::new(name).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir)) {
+            return Err(outside());
+        }
         let path = self.0.join(name);
-        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        let resolved = path.canonicalize().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let dir = self.0.canonicalize().map_err(|e| format!("cannot read {}: {e}", self.0.display()))?;
+        if !resolved.starts_with(&dir) {
+            return Err(outside());
+        }
+        std::fs::read_to_string(&resolved).map_err(|e| format!("cannot read {}: {e}", path.display()))
     }
 }
 
@@ -116,5 +130,32 @@ mod tests {
             ReferenceTable::parse("stores.csv", &dup, "store_id").unwrap_err(),
             "stores.csv line 4: duplicate key \"S1\" in column \"store_id\""
         );
+    }
+
+    /// Issue 12: `table: ../../../../etc/passwd` was read and its first line printed in the error.
+    #[test]
+    fn tables_outside_the_pipeline_folder_are_refused_unread() {
+        let root = std::env::temp_dir().join(format!("salesflow-reference-{}", std::process::id()));
+        let dir = root.join("pipelines");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("stores.csv"), STORES).unwrap();
+        std::fs::write(root.join("secret.csv"), "root:x:0:0\n").unwrap();
+        let resources = DirResources(dir.clone());
+        assert_eq!(resources.read_to_string("stores.csv").unwrap(), STORES);
+        assert_eq!(resources.read_to_string("./stores.csv").unwrap(), STORES);
+        for name in ["../secret.csv", "../../../../etc/passwd", "/etc/passwd", "sub/../../secret.csv"] {
+            let err = resources.read_to_string(name).unwrap_err();
+            assert_eq!(
+                err,
+                format!("{name:?} is outside the pipeline's folder (give a path relative to it, without `..`)")
+            );
+        }
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(root.join("secret.csv"), dir.join("link.csv")).unwrap();
+            let err = resources.read_to_string("link.csv").unwrap_err();
+            assert!(err.contains("outside the pipeline's folder") && !err.contains("root:x"), "{err}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -37,6 +37,27 @@ fn unknown_keys_and_steps_are_refused_with_their_path() {
     assert!(errors("pipeline: [\n")[0].starts_with("pipeline file: invalid YAML: "));
 }
 
+/// Issue 12: `pipeline check` stopped at the first unknown key or step kind although the README promises
+/// every error.
+#[test]
+fn every_unknown_key_and_step_kind_is_reported() {
+    let text = "descripton: x\npipeline:\n  - filter: {paht: \"$.a\", mdoe: keep}\n  - frobnicate: {}\n  - validate: {}\n  - map:\n      - set: {field: t, expr: \"1\", extra: 1}\n  - splitter: {path: \"$.lines\", nope: 1}\n";
+    let errors: Vec<String> = PipelineConfig::parse_all(text).unwrap_err().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errors,
+        [
+            "descripton: unknown field `descripton`, expected `description` or `pipeline`",
+            "pipeline[0].filter.paht: unknown field `paht`, expected one of `path`, `where`, `mode`",
+            "pipeline[0].filter.mdoe: unknown field `mdoe`, expected one of `path`, `where`, `mode`",
+            "pipeline[1]: unknown variant `frobnicate`, expected one of `filter`, `splitter`, `map`, `validate`, `combiner`",
+            "pipeline[3].map[0].set.extra: unknown field `extra`, expected `field` or `expr`",
+            "pipeline[4].splitter.nope: unknown field `nope`, expected one of `path`, `carry`, `index_field`",
+        ]
+    );
+    // `parse` keeps answering the first.
+    assert_eq!(PipelineConfig::parse(text).unwrap_err().to_string(), errors[0]);
+}
+
 #[test]
 fn compile_errors_are_all_reported() {
     let got = errors(

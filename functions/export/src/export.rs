@@ -50,6 +50,44 @@ impl ObjectSummary {
 /// How many rejected records are logged one by one per object (the rest are only counted).
 const LOGGED_REJECTS: u64 = 5;
 
+/// The longest landed line the export reads (decompressed). A landed line is one sales line (~300 bytes); a
+/// longer one is rejected with its reason and skipped without being held, so a gzip of 1 GB of zeros on one
+/// line costs a buffer of this size, not 1 GB.
+pub const MAX_LINE_BYTES: usize = 8 << 20;
+
+/// Reads one line (up to and including `\n`) into `buf`, holding at most [`MAX_LINE_BYTES`] of it: `Ok(None)` at
+/// the end, `Ok(Some(false))` for a line read whole, `Ok(Some(true))` for a longer line, whose rest is read
+/// and dropped.
+fn read_bounded_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<bool>> {
+    let mut read_any = false;
+    let mut too_long = false;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(read_any.then_some(too_long));
+        }
+        read_any = true;
+        let (take, done) = match memchr_newline(chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if !too_long && buf.len() + take <= MAX_LINE_BYTES {
+            buf.extend_from_slice(&chunk[..take]);
+        } else {
+            too_long = true;
+            buf.clear();
+        }
+        reader.consume(take);
+        if done {
+            return Ok(Some(too_long));
+        }
+    }
+}
+
+fn memchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
 impl<S: ObjectStore> Exporter<S> {
     /// Exports one landed object. `Ok(None)` for a key outside the landed prefix (logged, not an error);
     /// `Err` when a store call fails, so the event is retried.
@@ -147,17 +185,16 @@ fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSum
     let mut line_no = 0u64;
     loop {
         buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
+        let Some(too_long) = read_bounded_line(reader.as_mut(), &mut buf)? else { break };
         line_no += 1;
         let text = buf.trim_ascii();
-        if text.is_empty() {
+        if text.is_empty() && !too_long {
             continue;
         }
         summary.records_read += 1;
-        let parsed = serde_json::from_slice(text)
-            .map_err(|e| format!("invalid JSON: {e}"))
+        let parsed = if too_long { Err(format!("line longer than {MAX_LINE_BYTES} bytes")) } else { Ok(text) };
+        let parsed = parsed
+            .and_then(|text| serde_json::from_slice(text).map_err(|e| format!("invalid JSON: {e}")))
             .and_then(|v| SalesLine::from_record(&v).map_err(|e| e.to_string()));
         let line = match parsed {
             Ok(line) => line,

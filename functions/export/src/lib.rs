@@ -22,7 +22,7 @@ use serde_json::Value;
 
 pub use config::ExportConfig;
 pub use event::{Incoming, ObjectCreated, classify, decode_key};
-pub use export::ObjectSummary;
+pub use export::{MAX_LINE_BYTES, ObjectSummary};
 pub use salesflow_core::emf::{MetricSet, MetricsOutput};
 
 /// The `Function` dimension of the export's metrics.

@@ -265,3 +265,22 @@ async fn unreadable_objects_are_poison_not_retried() {
     assert_eq!(summary.objects[0].status, "unreadable");
     assert_eq!(ex.store().objects(BUCKET).len(), 1, "no partial output");
 }
+
+/// Issue 12: a 1 MB gzip of 1 GB of zeros on one line took the export to 1.86 GB. A line past
+/// `MAX_LINE_BYTES` is now rejected with its reason, without being held, and the lines after it are read.
+#[tokio::test]
+async fn a_landed_line_past_the_bound_is_rejected_and_reading_goes_on() {
+    let store = MemoryStore::new();
+    let key = fixture_key("s3-put.json");
+    let good = records(3, 2, "2026-11-23T08:00:00Z");
+    let mut body = ndjson(&good[..1]);
+    body.extend(std::iter::repeat_n(b'0', salesflow_export::MAX_LINE_BYTES + 1));
+    body.push(b'\n');
+    body.extend(ndjson(&good[1..]));
+    store.put(BUCKET, &key, gzip(&body).into(), "application/octet-stream").await.unwrap();
+    let ex = exporter(store);
+    let summary = ex.handle(&event("s3-put.json"), now()).await.unwrap();
+    let object = &summary.objects[0];
+    assert_eq!((object.status, object.records_read, object.records_rejected), ("exported", good.len() as u64 + 1, 1));
+    assert_eq!(object.written[0].1, good.len() as u64, "the lines on both sides of the long one are exported");
+}

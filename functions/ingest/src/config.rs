@@ -47,7 +47,7 @@ impl IngestConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|source| StartupError::PipelineUnreadable { path: path.clone(), source })?;
         let invalid = |errors| StartupError::PipelineInvalid { path: path.clone(), errors };
-        let config = PipelineConfig::parse(&text).map_err(|e| invalid(vec![e]))?;
+        let config = PipelineConfig::parse_all(&text).map_err(invalid)?;
         let dir = path.parent().map(PathBuf::from).unwrap_or_default();
         config.compile_with(&DirResources(dir), &self.settings.time_zone).map_err(invalid)
     }

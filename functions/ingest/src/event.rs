@@ -7,10 +7,36 @@ use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A batch of Kinesis records from one shard.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StreamEvent {
     #[serde(rename = "Records")]
     pub records: Vec<StreamRecord>,
+}
+
+/// Read record by record, so an error names the record and the field (`Records[3].kinesis: missing field
+/// `data``), not only a line and column of a one-line event.
+impl<'de> Deserialize<'de> for StreamEvent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            #[serde(rename = "Records")]
+            records: Vec<serde_json::Value>,
+        }
+        let envelope = Envelope::deserialize(deserializer)?;
+        let records = envelope
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| {
+                serde_path_to_error::deserialize(record).map_err(|e| {
+                    let path = e.path().to_string();
+                    let at = if path == "." { format!("Records[{i}]") } else { format!("Records[{i}].{path}") };
+                    serde::de::Error::custom(format_args!("{at}: {}", e.inner()))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(StreamEvent { records })
+    }
 }
 
 /// One Kinesis record, with the event source mapping's envelope.
@@ -68,6 +94,25 @@ impl StreamRecord {
         }
     }
 
+    /// Why this record's envelope cannot name the objects its data goes to, if it cannot: object keys are made
+    /// of the shard id and sequence numbers, so they must have Kinesis' formats — `eventID` is
+    /// `shardId-` and 12 digits, `:`, then the record's `sequenceNumber`, 1 to 128 digits. Anything else (a `/`,
+    /// `..`, NUL, 300 characters) would make a key the export skips or a store refuses.
+    pub fn envelope_error(&self) -> Option<String> {
+        let sequence = &self.kinesis.sequence_number;
+        if sequence.is_empty() || sequence.len() > 128 || !sequence.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(format!("malformed envelope: sequenceNumber {} is not 1 to 128 digits", shown(sequence)));
+        }
+        let well_formed = self.event_id.split_once(':').filter(|(shard, rest)| is_shard_id(shard) && rest == sequence);
+        if well_formed.is_none() {
+            return Some(format!(
+                "malformed envelope: eventID {} is not shardId-<12 digits>:<sequenceNumber>",
+                shown(&self.event_id)
+            ));
+        }
+        None
+    }
+
     /// The shard id, from `eventID`; `unknown-shard` when the envelope has none.
     pub fn shard_id(&self) -> &str {
         match self.event_id.split_once(':') {
@@ -75,6 +120,17 @@ impl StreamRecord {
             _ => "unknown-shard",
         }
     }
+}
+
+/// Kinesis' shard id format: `shardId-` and 12 digits.
+pub fn is_shard_id(text: &str) -> bool {
+    text.strip_prefix("shardId-").is_some_and(|n| n.len() == 12 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A field's text for a message: quoted and escaped, at most 64 characters.
+fn shown(text: &str) -> String {
+    let cut: String = text.chars().take(64).collect();
+    if cut.len() < text.len() { format!("{cut:?}... ({} bytes)", text.len()) } else { format!("{cut:?}") }
 }
 
 /// `approximateArrivalTimestamp`: seconds since the epoch with a fraction (`1732353600.123`).
@@ -142,6 +198,61 @@ mod tests {
         assert_eq!(record.kinesis.approximate_arrival_timestamp.0.to_string(), "2018-12-17T22:10:50.987Z");
         let again: StreamEvent = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
         assert_eq!(again, event);
+    }
+}
+
+#[cfg(test)]
+mod envelope {
+    use super::*;
+
+    fn record(event_id: &str, sequence: &str) -> StreamRecord {
+        let mut r = StreamRecord::new("shardId-000000000001", sequence, "pk", Timestamp::UNIX_EPOCH, "e30=".into());
+        r.event_id = event_id.into();
+        r
+    }
+
+    /// Issue 12: `eventID`/`sequenceNumber` containing `/`, shard ids `../../x`, NUL or 300 characters made keys
+    /// the export skips or the store refuses; they are now malformed envelopes, with the reason.
+    #[test]
+    fn shard_ids_and_sequence_numbers_must_have_kinesis_formats() {
+        let good = "49590338271490256608559692538361571095921575989136588898";
+        assert_eq!(record(&format!("shardId-000000000001:{good}"), good).envelope_error(), None);
+        let long = "9".repeat(129);
+        for (event_id, sequence, reason) in [
+            ("shardId-000000000001:1/2".to_string(), "1/2", "sequenceNumber \"1/2\" is not 1 to 128 digits"),
+            ("shardId-000000000001:".to_string(), "", "sequenceNumber \"\" is not 1 to 128 digits"),
+            (format!("shardId-000000000001:{long}"), long.as_str(), "is not 1 to 128 digits"),
+            (format!("../../x:{good}"), good, "eventID \"../../x:4959"),
+            (format!("shardId-00000000000\0:{good}"), good, "eventID \"shardId-00000000000\\0:"),
+            (
+                format!("{}:{good}", "s".repeat(300)),
+                good,
+                "... (357 bytes) is not shardId-<12 digits>:<sequenceNumber>",
+            ),
+            (format!("shardId-000000000001/a:{good}"), good, "is not shardId-<12 digits>:<sequenceNumber>"),
+            (format!("shardId-000000000001:{good}1"), good, "is not shardId-<12 digits>:<sequenceNumber>"),
+            (good.to_string(), good, "is not shardId-<12 digits>:<sequenceNumber>"),
+        ] {
+            let err = record(&event_id, sequence).envelope_error().unwrap_or_else(|| panic!("{event_id:?} accepted"));
+            assert!(err.starts_with("malformed envelope: ") && err.contains(reason), "{event_id:?}: {err}");
+        }
+    }
+
+    /// Issue 12: event errors said "line 1 column N" without the record index.
+    #[test]
+    fn event_errors_name_the_record_and_field() {
+        let text = r#"{"Records":[{"kinesis":{"sequenceNumber":"1","data":"e30=","approximateArrivalTimestamp":1}},
+            {"kinesis":{"sequenceNumber":"2","approximateArrivalTimestamp":1}},{}]}"#;
+        let err = serde_json::from_str::<StreamEvent>(text).unwrap_err().to_string();
+        assert!(err.starts_with("Records[1].kinesis: missing field `data`"), "{err}");
+        let err = serde_json::from_str::<StreamEvent>(r#"{"Records":[{}]}"#).unwrap_err().to_string();
+        assert!(err.starts_with("Records[0]: missing field `kinesis`"), "{err}");
+        let err = serde_json::from_str::<StreamEvent>(
+            r#"{"Records":[{"kinesis":{"sequenceNumber":"1","data":"e30=","approximateArrivalTimestamp":"x"}}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("Records[0].kinesis.approximateArrivalTimestamp: "), "{err}");
     }
 }
 

@@ -24,7 +24,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::KinesisEventResponse;
-use crate::decode::decode;
+use crate::decode::{Budget, decode};
 use crate::event::{StreamEvent, StreamRecord};
 use crate::metrics::{BatchMetrics, MetricsOutput};
 
@@ -32,6 +32,13 @@ use crate::metrics::{BatchMetrics, MetricsOutput};
 const LOGGED_PAYLOAD_BYTES: usize = 256;
 /// The `step` of a record that could not be decoded.
 const DECODE_STEP: &str = "decode";
+/// The `step` of a Kinesis record whose envelope (shard id, sequence number) cannot name objects.
+const ENVELOPE_STEP: &str = "envelope";
+/// A batch's rejects object lists at most this many rejects (the first, by record and sub-sequence number);
+/// a last `summary` line counts the others, by step. Every reject is counted in the metrics.
+pub const LISTED_REJECTS: usize = 1_000;
+/// At most this many rejects of a batch are logged one by one; one more line counts the others.
+pub const LOGGED_REJECTS: usize = 20;
 
 /// Everything a warm function keeps between invocations: the store, the settings and the compiled pipeline.
 #[derive(Debug)]
@@ -86,6 +93,8 @@ struct Input {
     record: usize,
     sub_sequence: Option<u64>,
     partition_key: Option<String>,
+    /// The bytes as they arrived, when decoding changed them (gzip).
+    arrived: Option<Vec<u8>>,
 }
 
 /// A rejected record, before it becomes a line.
@@ -106,6 +115,64 @@ struct RawLine<'a> {
     partition_key: &'a str,
     arrival_time: String,
     payload_base64: &'a str,
+}
+
+/// The last line of a rejects object that could not list them all.
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    reason: String,
+    step: &'a str,
+    omitted: u64,
+    omitted_by_step: &'a std::collections::BTreeMap<String, u64>,
+}
+
+/// A batch's rejects: the first [`LISTED_REJECTS`] kept (by record and sub-sequence number), all counted.
+#[derive(Default)]
+struct Rejects {
+    listed: Vec<Reject>,
+    total: u64,
+    by_step: std::collections::BTreeMap<String, u64>,
+    /// The first Kinesis record with a reject, listed or not.
+    first_record: Option<usize>,
+}
+
+impl Rejects {
+    /// Adds a reject; rejects must come in (record, sub-sequence) order within one run of `push`es.
+    fn push(&mut self, reject: Reject) {
+        self.total += 1;
+        *self.by_step.entry(reject.step.clone()).or_default() += 1;
+        self.first_record = Some(self.first_record.map_or(reject.record, |r| r.min(reject.record)));
+        if self.listed.len() < LISTED_REJECTS {
+            self.listed.push(reject);
+        }
+    }
+
+    /// Merges another ordered run: the listed rejects are again the first [`LISTED_REJECTS`] of both.
+    fn merge(&mut self, other: Rejects) {
+        self.total += other.total;
+        for (step, n) in other.by_step {
+            *self.by_step.entry(step).or_default() += n;
+        }
+        self.first_record = match (self.first_record, other.first_record) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.listed.extend(other.listed);
+        self.listed.sort_by_key(|r| (r.record, r.sub_sequence));
+        self.listed.truncate(LISTED_REJECTS);
+    }
+
+    /// The rejects not listed, by step.
+    fn omitted_by_step(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut omitted = self.by_step.clone();
+        for r in &self.listed {
+            if let Some(n) = omitted.get_mut(&r.step) {
+                *n -= 1;
+            }
+        }
+        omitted.retain(|_, n| *n > 0);
+        omitted
+    }
 }
 
 /// One line of a rejects object.
@@ -144,7 +211,7 @@ impl<S: ObjectStore> Ingest<S> {
     /// Processes one batch; `now` only feeds the ingest lag.
     pub async fn process(&self, event: StreamEvent, now: Timestamp) -> BatchReport {
         let mut records = event.records;
-        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        let Some(first) = records.first() else {
             return BatchReport {
                 response: KinesisEventResponse::default(),
                 metrics: BatchMetrics { stage: self.settings.stage.clone(), ..BatchMetrics::default() },
@@ -152,9 +219,29 @@ impl<S: ObjectStore> Ingest<S> {
                 error: None,
             };
         };
-        let shard = first.shard_id().to_string();
-        let (first_sequence, last_sequence) =
-            (first.kinesis.sequence_number.clone(), last.kinesis.sequence_number.clone());
+        // Keys are made of the shard and sequence numbers, so only well-formed envelopes of the batch's shard
+        // name them; the other records are rejected (step `envelope`) rather than blocking the shard.
+        let envelope_errors: Vec<Option<String>> = records.iter().map(StreamRecord::envelope_error).collect();
+        let named: Vec<usize> = (0..records.len()).filter(|&i| envelope_errors[i].is_none()).collect();
+        let (shard, first_sequence, last_sequence) = match (named.first(), named.last()) {
+            (Some(&a), Some(&b)) => (
+                records[a].shard_id().to_string(),
+                records[a].kinesis.sequence_number.clone(),
+                records[b].kinesis.sequence_number.clone(),
+            ),
+            // No record can name the objects: a name derived from the whole envelope, the same on redelivery.
+            _ => ("unknown-shard".to_string(), "0".to_string(), envelope_digest(&records)),
+        };
+        let envelope_errors: Vec<Option<String>> = records
+            .iter()
+            .zip(envelope_errors)
+            .map(|(r, e)| {
+                e.or_else(|| {
+                    (r.shard_id() != shard)
+                        .then(|| format!("malformed envelope: a record of {} in a batch of {shard}", r.shard_id()))
+                })
+            })
+            .collect();
         let batch = BatchId { shard: &shard, first_sequence: &first_sequence, last_sequence: &last_sequence };
         let arrival = first.kinesis.approximate_arrival_timestamp.0;
         let oldest = records.iter().map(|r| r.kinesis.approximate_arrival_timestamp.0).min().unwrap_or(arrival);
@@ -168,22 +255,38 @@ impl<S: ObjectStore> Ingest<S> {
             landed: false,
         }];
 
-        // Decode, taking each record's data: from here on the event holds only identities.
+        // Decode, taking each record's data: from here on the event holds only identities. What the batch
+        // decodes is bounded by one budget (decode::BATCH_DECODED_BUDGET, decode::BATCH_USER_RECORDS).
         let mut inputs = Vec::new();
         let mut payloads = Vec::new();
-        let mut rejects = Vec::new();
+        let mut decode_rejects = Rejects::default();
+        let mut budget = Budget::default();
         for (index, record) in records.iter_mut().enumerate() {
-            for decoded in decode(std::mem::take(&mut record.kinesis.data)) {
+            let data = std::mem::take(&mut record.kinesis.data);
+            if let Some(reason) = &envelope_errors[index] {
+                decode_rejects.push(Reject {
+                    record: index,
+                    sub_sequence: None,
+                    partition_key: None,
+                    step: ENVELOPE_STEP.into(),
+                    reason: reason.clone(),
+                    // `payload_base64` is then `data` as it arrived (or its text, when not base64).
+                    payload: STANDARD.decode(data.as_bytes()).unwrap_or_else(|_| data.into_bytes()),
+                });
+                continue;
+            }
+            for decoded in decode(data, &mut budget) {
                 match decoded {
                     Ok(d) => {
                         inputs.push(Input {
                             record: index,
                             sub_sequence: d.sub_sequence,
                             partition_key: d.partition_key,
+                            arrived: d.arrived,
                         });
                         payloads.push(d.payload);
                     }
-                    Err(r) => rejects.push(Reject {
+                    Err(r) => decode_rejects.push(Reject {
                         record: index,
                         sub_sequence: r.sub_sequence,
                         partition_key: None,
@@ -194,14 +297,13 @@ impl<S: ObjectStore> Ingest<S> {
                 }
             }
         }
-        let decode_rejects = rejects.len() as u64;
 
         let output = self.pipeline.run(payloads.iter().map(Vec::as_slice));
         let mut counts = output.counts;
-        if decode_rejects > 0 {
-            counts.records_in += decode_rejects;
-            counts.rejected += decode_rejects;
-            *counts.rejected_by.entry(DECODE_STEP.into()).or_default() += decode_rejects;
+        counts.records_in += decode_rejects.total;
+        counts.rejected += decode_rejects.total;
+        for (step, n) in &decode_rejects.by_step {
+            *counts.rejected_by.entry(step.clone()).or_default() += n;
         }
         for batch_out in output.batches {
             let hour = batch_out.partition.unwrap_or_else(|| EventHour::of(arrival));
@@ -213,26 +315,39 @@ impl<S: ObjectStore> Ingest<S> {
                 landed: true,
             });
         }
+        let mut rejects = Rejects::default();
         for rejected in output.rejects {
-            let input = &inputs[rejected.input];
+            let input = &mut inputs[rejected.input];
+            // The payload as it arrived: the gzip data rather than what it expanded to.
+            let decoded = std::mem::take(&mut payloads[rejected.input]);
             rejects.push(Reject {
                 record: input.record,
                 sub_sequence: input.sub_sequence,
                 partition_key: input.partition_key.clone(),
                 step: rejected.rejection.step_label(),
                 reason: rejected.rejection.error.to_string(),
-                payload: std::mem::take(&mut payloads[rejected.input]),
+                payload: input.arrived.take().unwrap_or(decoded),
             });
         }
         drop(payloads);
-        rejects.sort_by_key(|r| (r.record, r.sub_sequence));
-        if let Some(first_reject) = rejects.first() {
-            let lines: Vec<u8> = rejects.iter().flat_map(|r| reject_line(r, &records[r.record], &shard)).collect();
+        rejects.merge(decode_rejects);
+        if let Some(first_reject) = rejects.first_record {
+            let mut lines: Vec<u8> =
+                rejects.listed.iter().flat_map(|r| reject_line(r, &records[r.record], &shard)).collect();
+            let omitted = rejects.total - rejects.listed.len() as u64;
+            if omitted > 0 {
+                lines.extend(json_line(&SummaryLine {
+                    reason: format!("{omitted} more rejects not listed (at most {LISTED_REJECTS} per batch)"),
+                    step: "summary",
+                    omitted,
+                    omitted_by_step: &rejects.omitted_by_step(),
+                }));
+            }
             planned.push(Planned {
                 key: layout.rejects_key(arrival, &batch),
                 body: Bytes::from(lines),
                 content_type: content_type::NDJSON,
-                first_record: first_reject.record,
+                first_record: first_reject,
                 landed: false,
             });
         }
@@ -267,10 +382,14 @@ impl<S: ObjectStore> Ingest<S> {
                 }
             }
         }
-        for r in &rejects {
+        for r in rejects.listed.iter().take(LOGGED_REJECTS) {
             let shown = String::from_utf8_lossy(&r.payload[..r.payload.len().min(LOGGED_PAYLOAD_BYTES)]).into_owned();
             let record = &records[r.record].kinesis;
             tracing::warn!(step = %r.step, reason = %r.reason, shard_id = %shard, sequence_number = %record.sequence_number, sub_sequence_number = ?r.sub_sequence, payload = %shown, "record rejected");
+        }
+        let unlogged = rejects.total.saturating_sub(LOGGED_REJECTS as u64);
+        if unlogged > 0 {
+            tracing::warn!(shard_id = %shard, unlogged, rejected = rejects.total, by_step = ?rejects.by_step, "more records rejected than are logged one by one (all are counted)");
         }
         tracing::info!(shard_id = %shard, first_sequence = %first_sequence, last_sequence = %last_sequence, counts = %metrics.counts, objects_written = metrics.objects_written, "batch done");
         BatchReport { response, metrics, written, error }
@@ -300,6 +419,20 @@ fn raw_line(record: &StreamRecord, shard: &str) -> Vec<u8> {
         arrival_time: record.kinesis.approximate_arrival_timestamp.0.to_string(),
         payload_base64: &record.kinesis.data,
     })
+}
+
+/// A name for a batch none of whose records has a usable envelope: the MD5 of its `eventID`s and sequence
+/// numbers, in hex (digits and a-f only).
+fn envelope_digest(records: &[StreamRecord]) -> String {
+    use md5::{Digest, Md5};
+    let mut md5 = Md5::new();
+    for r in records {
+        md5.update(r.event_id.as_bytes());
+        md5.update([0]);
+        md5.update(r.kinesis.sequence_number.as_bytes());
+        md5.update([0]);
+    }
+    md5.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn reject_line(reject: &Reject, record: &StreamRecord, shard: &str) -> Vec<u8> {

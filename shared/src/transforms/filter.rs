@@ -341,4 +341,16 @@ mod tests {
         let err = filter("$.lines[?@.unit_price <]", FilterMode::Keep).unwrap_err();
         assert!(err[0].to_string().starts_with("pipeline[0].filter.path: invalid JSONPath at position "), "{}", err[0]);
     }
+
+    /// Issue 12: a `where` nested 5,000 deep overflowed the stack (exit 134); now a config error naming the
+    /// position in the user's expression.
+    #[test]
+    fn where_nested_5000_deep_is_refused_not_a_stack_overflow() {
+        let deep = format!("{}@.a > 1{}", "(".repeat(5_000), ")".repeat(5_000));
+        let err = compile(None, Some(&deep), FilterMode::Keep).unwrap_err();
+        assert_eq!(
+            err[0].to_string(),
+            "pipeline[0].filter.where: invalid filter expression at position 64: nested deeper than 64 brackets"
+        );
+    }
 }
