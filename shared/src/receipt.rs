@@ -38,14 +38,34 @@ pub struct ReceiptLine {
 }
 
 impl ReceiptLine {
-    /// quantity × unit_price − discount, exactly.
-    pub fn total(&self) -> Decimal {
-        self.quantity * self.unit_price - self.discount.unwrap_or_default()
+    /// quantity × unit_price − discount, exactly; `None` when it overflows a [`Decimal`] (never for a line
+    /// [`Receipt::from_value`] accepted: its total is within [`MAX_AMOUNT`]).
+    pub fn total(&self) -> Option<Decimal> {
+        line_total(self.quantity, self.unit_price, self.discount)
     }
 
     /// A return (after-sale) line.
     pub fn is_return(&self) -> bool {
         self.quantity.is_sign_negative() && !self.quantity.is_zero()
+    }
+}
+
+/// quantity × unit_price − discount, exactly, or `None` when it overflows.
+pub fn line_total(quantity: Decimal, unit_price: Decimal, discount: Option<Decimal>) -> Option<Decimal> {
+    quantity.checked_mul(unit_price)?.checked_sub(discount.unwrap_or_default())
+}
+
+/// Money amounts and quantities (and a line's total) must be smaller than this in magnitude: 10^15, a
+/// quadrillion. A [`Decimal`] holds about 7.9 × 10^28, so an hour's `hourly_sales` turnover can sum 79 trillion
+/// lines of the largest amount without overflowing; an amount past it is rejected at ingest, never summed.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
+/// `Ok(d)` when `|d| <` [`MAX_AMOUNT`]; otherwise the reason, for the field's error.
+pub fn check_amount(d: Decimal) -> Result<Decimal, String> {
+    if d.abs() < MAX_AMOUNT {
+        Ok(d)
+    } else {
+        Err(format!("out of range: {d} is not smaller than 10^15 in magnitude (the datasets' sums must hold it)"))
     }
 }
 
@@ -94,7 +114,7 @@ impl Reader<'_> {
                 self.fail(path, "missing");
                 None
             }
-            Some(v) => decimal_from_value(v).map_err(|e| self.fail(path, e)).ok(),
+            Some(v) => decimal_from_value(v).and_then(check_amount).map_err(|e| self.fail(path, e)).ok(),
         }
     }
 }
@@ -151,6 +171,13 @@ impl Receipt {
                             format!("{prefix}unit_price"),
                             "must not be negative (a return has a negative quantity)",
                         );
+                    }
+                    if let (Some(quantity), Some(unit_price)) = (quantity, unit_price)
+                        && let Err(e) = line_total(quantity, unit_price, discount)
+                            .ok_or_else(|| "out of range: overflows an exact decimal".to_string())
+                            .and_then(check_amount)
+                    {
+                        r.fail(format!("lines[{i}]"), format!("quantity × unit_price − discount: {e}"));
                     }
                     if let (Some(sku), Some(name), Some(category), Some(quantity), Some(unit_price)) =
                         (sku, name, category, quantity, unit_price)
@@ -215,18 +242,13 @@ impl Receipt {
         Value::Object(obj)
     }
 
-    /// The receipt's total: the sum of its line totals (returns count negative).
-    pub fn total(&self) -> Decimal {
-        self.lines.iter().map(ReceiptLine::total).sum()
+    /// The receipt's total: the sum of its line totals (returns count negative); `None` when it overflows.
+    pub fn total(&self) -> Option<Decimal> {
+        self.lines.iter().try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.total()?))
     }
 }
 
-/// Parses an RFC 3339 instant that carries an explicit offset (`Z` or `+01:00`).
-pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
-    text.parse::<Timestamp>().map_err(|_| {
-        format!("expected an RFC 3339 time with a UTC offset (e.g. 2026-11-23T09:15:00+01:00), found {text:?}")
-    })
-}
+pub use crate::instant::parse_instant;
 
 /// Rewrites the numeric-string money fields of every line (`"19.99"`) as JSON numbers with the same digits, so
 /// JSONPath filters compare them as numbers. Values that are not decimals are left for validation to report.
@@ -263,9 +285,9 @@ mod tests {
     fn reads_a_receipt_exactly_and_keeps_unknown_fields() {
         let r = Receipt::from_value(&sample()).unwrap();
         assert_eq!(r.emitted_at.to_string(), "2026-11-23T09:15:00Z");
-        assert_eq!(r.lines[0].total().to_string(), "3.48");
+        assert_eq!(r.lines[0].total().unwrap().to_string(), "3.48");
         assert!(r.lines[1].is_return());
-        assert_eq!(r.total().to_string(), "0.28");
+        assert_eq!(r.total().unwrap().to_string(), "0.28");
         assert_eq!(r.extra.get("cashier"), Some(&json!("C7")));
         assert_eq!(r.lines[0].extra.get("vat").map(ToString::to_string).as_deref(), Some("5.5"));
     }
@@ -282,6 +304,57 @@ mod tests {
             "store_id: missing; emitted_at: expected an RFC 3339 time with a UTC offset (e.g. 2026-11-23T09:15:00+01:00), \
              found \"2026-11-23T10:15:00\"; lines[1].unit_price: expected a decimal, found \"abc\""
         );
+    }
+
+    /// Issue 11: amounts the datasets' sums cannot hold are rejected at ingest, each field named.
+    #[test]
+    fn issue_11_amounts_the_aggregates_cannot_hold_are_rejected() {
+        let mut v = sample();
+        v["lines"][0]["unit_price"] = json!("50000000000000000000000000000");
+        v["lines"][1]["unit_price"] = json!("50000000000000000000000000000");
+        let err = Receipt::from_value(&v).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "lines[0].unit_price: out of range: 50000000000000000000000000000 is not smaller than 10^15 in magnitude \
+             (the datasets' sums must hold it); lines[1].unit_price: out of range: 50000000000000000000000000000 is \
+             not smaller than 10^15 in magnitude (the datasets' sums must hold it)"
+        );
+        let mut v = sample();
+        v["lines"][0]["quantity"] = json!("99999999999999");
+        v["lines"][0]["unit_price"] = json!("99999999999999");
+        assert_eq!(
+            Receipt::from_value(&v).unwrap_err().to_string(),
+            "lines[0]: quantity × unit_price − discount: out of range: 9999999999999800000000000000 is not smaller \
+             than 10^15 in magnitude (the datasets' sums must hold it)"
+        );
+        let mut v = sample();
+        v["lines"][0]["quantity"] = json!("999999999999999.9999999999999");
+        v["lines"][0]["unit_price"] = json!("999999999999999.9999999999999");
+        assert!(Receipt::from_value(&v).unwrap_err().to_string().starts_with("lines[0]"));
+        let mut v = sample();
+        v["lines"][0]["quantity"] = json!(-999_999_999_999_999i64);
+        v["lines"][0]["unit_price"] = json!(999_999_999_999_999i64);
+        assert!(
+            Receipt::from_value(&v).unwrap_err().to_string().starts_with("lines[0]: quantity × unit_price − discount")
+        );
+        // The largest amounts accepted still sum: a line's total fits, and so does the receipt's.
+        let mut v = sample();
+        v["lines"][0]["quantity"] = json!(1);
+        v["lines"][0]["unit_price"] = json!("999999999999999.99");
+        v["lines"][0]["discount"] = json!(0);
+        let r = Receipt::from_value(&v).unwrap();
+        assert_eq!(r.total().unwrap().to_string(), "999999999999996.79");
+    }
+
+    /// Issue 11: `emitted_at` outside the plausible range is refused as out of range.
+    #[test]
+    fn issue_11_extreme_emission_times_are_out_of_range() {
+        for text in ["-009999-01-02T01:59:59Z", "9999-12-31T23:59:59Z"] {
+            let mut v = sample();
+            v["emitted_at"] = json!(text);
+            let err = Receipt::from_value(&v).unwrap_err().to_string();
+            assert!(err.starts_with("emitted_at: out of range"), "{err}");
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ use super::cell::neutralize;
 use super::{RowError, RowReader, format_utc_second, parse_utc_second};
 use crate::decimal::{decimal_from_value, describe};
 use crate::error::{FieldError, RecordError};
+use crate::receipt::{check_amount, line_total};
 
 /// The columns of `sales_lines`, in file order.
 pub const COLUMNS: [&str; 22] = [
@@ -134,7 +135,7 @@ impl<'a> Fields<'a> {
 
     fn optional_decimal(&mut self, field: &str) -> Option<Decimal> {
         let value = self.present(field)?;
-        match decimal_from_value(value) {
+        match decimal_from_value(value).and_then(check_amount) {
             Ok(d) => Some(d),
             Err(e) => {
                 self.fail(field, e);
@@ -194,8 +195,20 @@ impl SalesLine {
         let quantity = f.decimal("quantity");
         let unit_price = f.decimal("unit_price");
         let discount = f.optional_decimal("discount");
-        let line_total =
-            f.optional_decimal("line_total").unwrap_or_else(|| quantity * unit_price - discount.unwrap_or_default());
+        let line_total = match f.optional_decimal("line_total") {
+            Some(total) => total,
+            None => match line_total(quantity, unit_price, discount).map(check_amount) {
+                Some(Ok(total)) => total,
+                Some(Err(e)) => {
+                    f.fail("line_total", format!("quantity × unit_price − discount: {e}"));
+                    Decimal::ZERO
+                }
+                None => {
+                    f.fail("line_total", "quantity × unit_price − discount: out of range: overflows an exact decimal");
+                    Decimal::ZERO
+                }
+            },
+        };
         let currency = f.optional_text("currency");
         let has_loyalty_card = match f.present("loyalty_card") {
             None => false,
@@ -328,7 +341,8 @@ impl SalesLine {
 }
 
 fn truncate_to_second(ts: Timestamp) -> Timestamp {
-    Timestamp::from_second(ts.as_second()).expect("a valid timestamp's seconds are in range")
+    // A valid timestamp's whole second is valid too; the fallback is never taken.
+    Timestamp::from_second(ts.as_second()).unwrap_or(ts)
 }
 
 /// The identity of a receipt line: a 128-bit digest of (receipt_id, line_no). Compaction keeps hundreds of
@@ -402,6 +416,26 @@ pub(crate) mod tests {
         map.insert("unit_price".into(), serde_json::from_str("2.50").unwrap());
         map.insert("line_total".into(), serde_json::from_str(line_total).unwrap());
         v
+    }
+
+    /// Issue 11: a landed line the datasets cannot hold (written by an older version or by hand) is an error
+    /// naming the field, not a panic later.
+    #[test]
+    fn issue_11_a_landed_line_out_of_range_is_an_error() {
+        let mut huge = record("R1", 0, "Baguette", "1", "2.50");
+        huge["unit_price"] = serde_json::from_str("50000000000000000000000000000").unwrap();
+        huge.as_object_mut().unwrap().remove("line_total");
+        let err = SalesLine::from_record(&huge).unwrap_err().to_string();
+        assert!(err.starts_with("unit_price: out of range"), "{err}");
+        let mut product = record("R1", 0, "Baguette", "99999999999999", "2.50");
+        product["unit_price"] = json!("99999999999999");
+        product.as_object_mut().unwrap().remove("line_total");
+        let err = SalesLine::from_record(&product).unwrap_err().to_string();
+        assert!(err.starts_with("line_total: quantity × unit_price − discount: out of range"), "{err}");
+        let mut early = record("R1", 0, "Baguette", "1", "2.50");
+        early["emitted_at"] = json!("-009999-01-02T01:59:59Z");
+        let err = SalesLine::from_record(&early).unwrap_err().to_string();
+        assert!(err.starts_with("emitted_at: out of range"), "{err}");
     }
 
     #[test]
