@@ -71,52 +71,100 @@ pub fn check_amount(d: Decimal) -> Result<Decimal, String> {
 
 const RECEIPT_FIELDS: [&str; 6] = ["receipt_id", "store_id", "emitted_at", "loyalty_card", "currency", "lines"];
 const LINE_FIELDS: [&str; 6] = ["sku", "name", "category", "quantity", "unit_price", "discount"];
-/// The money and quantity fields of a line, the ones [`normalize_money_fields`] rewrites as numbers.
+/// The money and quantity fields of a line, the ones [`normalize_fields`] rewrites as numbers.
 pub const LINE_DECIMAL_FIELDS: [&str; 3] = ["quantity", "unit_price", "discount"];
 
-/// Collects field errors while a record is read, so one pass reports all of them.
-struct Reader<'a> {
-    errors: &'a mut Vec<FieldError>,
+/// Reads the fields of a record, collecting every error so one pass reports all of them: the one reader of
+/// receipts and of the records made from them, used by `validate` ([`Receipt::from_value`]) and by the export
+/// ([`crate::datasets::sales_lines::SalesLine::from_record`]), so both accept and refuse the same values.
+#[derive(Debug, Default)]
+pub struct FieldReader {
+    errors: Vec<FieldError>,
 }
 
-impl Reader<'_> {
-    fn fail(&mut self, path: String, message: impl Into<String>) {
+impl FieldReader {
+    pub fn new() -> FieldReader {
+        FieldReader::default()
+    }
+
+    /// Records an error at `path`.
+    pub fn fail(&mut self, path: String, message: impl Into<String>) {
         self.errors.push(FieldError { path, message: message.into() });
     }
 
-    fn text(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<String> {
-        let path = format!("{prefix}{field}");
+    /// Whether no error was recorded.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The errors so far, as one record error (`Ok` when there is none).
+    pub fn finish(self) -> Result<(), RecordError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(RecordError::InvalidFields(self.errors)) }
+    }
+
+    /// A text field at `prefix` + `field`. A required one must be present, not null and not empty. A
+    /// non-negative integer is read as its text: store, receipt and article ids often arrive as numbers
+    /// (`"sku": 123` is `"123"`; `validate` with `normalize` rewrites it so). Any other value is an error.
+    pub fn text(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<String> {
+        let path = || format!("{prefix}{field}");
         match obj.get(field) {
             None | Some(Value::Null) if !required => None,
             None | Some(Value::Null) => {
-                self.fail(path, "missing");
+                self.fail(path(), "missing");
                 None
             }
             Some(Value::String(s)) if s.is_empty() && required => {
-                self.fail(path, "must not be empty");
+                self.fail(path(), "must not be empty");
                 None
             }
             Some(Value::String(s)) => Some(s.clone()),
-            // Store and receipt ids often arrive as integers: accept them as their text.
-            Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
+            Some(Value::Number(n)) if text_number(n) => Some(n.to_string()),
             Some(other) => {
-                self.fail(path, format!("expected a string, found {}", describe(other)));
+                self.fail(path(), format!("expected a string, found {}", describe(other)));
                 None
             }
         }
     }
 
-    fn decimal(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<Decimal> {
-        let path = format!("{prefix}{field}");
+    /// An exact decimal (a JSON number or numeric string) smaller than [`MAX_AMOUNT`] in magnitude.
+    pub fn decimal(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<Decimal> {
+        let path = || format!("{prefix}{field}");
         match obj.get(field) {
             None | Some(Value::Null) if !required => None,
             None | Some(Value::Null) => {
-                self.fail(path, "missing");
+                self.fail(path(), "missing");
                 None
             }
-            Some(v) => decimal_from_value(v).and_then(check_amount).map_err(|e| self.fail(path, e)).ok(),
+            Some(v) => decimal_from_value(v).and_then(check_amount).map_err(|e| self.fail(path(), e)).ok(),
         }
     }
+
+    /// A required integer in `range`.
+    pub fn integer(
+        &mut self,
+        obj: &Map<String, Value>,
+        prefix: &str,
+        field: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Option<i64> {
+        let path = || format!("{prefix}{field}");
+        match obj.get(field) {
+            None | Some(Value::Null) => self.fail(path(), "missing"),
+            Some(Value::Number(n)) => match n.as_i64().filter(|i| range.contains(i)) {
+                Some(i) => return Some(i),
+                None => self.fail(path(), format!("expected an integer in {range:?}, found {n}")),
+            },
+            Some(other) => self.fail(path(), format!("expected an integer, found {}", describe(other))),
+        }
+        None
+    }
+}
+
+/// Whether a JSON number stands for a text field's value: a non-negative integer written without sign,
+/// fraction or exponent (`123`, not `1.5`, `-3` or `1e3`).
+fn text_number(n: &serde_json::Number) -> bool {
+    let text = n.as_str();
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn extra_fields(obj: &Map<String, Value>, known: &[&str]) -> Map<String, Value> {
@@ -129,8 +177,7 @@ impl Receipt {
         let Some(obj) = value.as_object() else {
             return Err(RecordError::field("", format!("expected a receipt object, found {}", describe(value))));
         };
-        let mut errors = Vec::new();
-        let mut r = Reader { errors: &mut errors };
+        let mut r = FieldReader::new();
         let receipt_id = r.text(obj, "", "receipt_id", true);
         let store_id = r.text(obj, "", "store_id", true);
         let loyalty_card = r.text(obj, "", "loyalty_card", false);
@@ -197,7 +244,7 @@ impl Receipt {
             Some(other) => r.fail("lines".into(), format!("expected an array of lines, found {}", describe(other))),
         }
         match (receipt_id, store_id, emitted_at, currency) {
-            (Some(receipt_id), Some(store_id), Some(emitted_at), Some(currency)) if errors.is_empty() => Ok(Receipt {
+            (Some(receipt_id), Some(store_id), Some(emitted_at), Some(currency)) if r.is_ok() => Ok(Receipt {
                 receipt_id,
                 store_id,
                 emitted_at,
@@ -206,7 +253,7 @@ impl Receipt {
                 lines,
                 extra: extra_fields(obj, &RECEIPT_FIELDS),
             }),
-            _ => Err(RecordError::InvalidFields(errors)),
+            _ => Err(r.finish().err().unwrap_or_else(|| RecordError::field("", "incomplete receipt"))),
         }
     }
 
@@ -250,17 +297,38 @@ impl Receipt {
 
 pub use crate::instant::parse_instant;
 
-/// Rewrites the numeric-string money fields of every line (`"19.99"`) as JSON numbers with the same digits, so
-/// JSONPath filters compare them as numbers. Values that are not decimals are left for validation to report.
-pub fn normalize_money_fields(receipt: &mut Value) {
-    let Some(Value::Array(lines)) = receipt.get_mut("lines") else { return };
+/// Rewrites a receipt's fields in their canonical JSON form: the numeric-string money fields of every line
+/// (`"19.99"`) become JSON numbers with the same digits, so JSONPath filters compare them as numbers, and the
+/// text fields that arrived as integers (`"sku": 123`) become the text [`FieldReader::text`] reads them as, so
+/// filters compare them as text and every later reader sees a string. Values that are neither are left for
+/// validation to report.
+pub fn normalize_fields(receipt: &mut Value) {
+    let Some(obj) = receipt.as_object_mut() else { return };
+    normalize_text(obj, &RECEIPT_TEXT_FIELDS);
+    let Some(Value::Array(lines)) = obj.get_mut("lines") else { return };
     for line in lines.iter_mut().filter_map(Value::as_object_mut) {
+        normalize_text(line, &LINE_TEXT_FIELDS);
         for field in LINE_DECIMAL_FIELDS {
             if let Some(v @ Value::String(_)) = line.get_mut(field)
                 && let Ok(d) = decimal_from_value(v)
             {
                 *v = decimal_to_value(d);
             }
+        }
+    }
+}
+
+/// The text fields of a receipt and of a line, the ones [`normalize_fields`] rewrites from integers to text.
+const RECEIPT_TEXT_FIELDS: [&str; 4] = ["receipt_id", "store_id", "loyalty_card", "currency"];
+const LINE_TEXT_FIELDS: [&str; 3] = ["sku", "name", "category"];
+
+fn normalize_text(obj: &mut Map<String, Value>, fields: &[&str]) {
+    for field in fields {
+        if let Some(v) = obj.get_mut(*field)
+            && let Value::Number(n) = v
+            && text_number(n)
+        {
+            *v = Value::String(n.to_string());
         }
     }
 }
@@ -371,7 +439,7 @@ mod tests {
     #[test]
     fn normalizing_turns_numeric_strings_into_exact_numbers() {
         let mut v = sample();
-        normalize_money_fields(&mut v);
+        normalize_fields(&mut v);
         assert_eq!(serde_json::to_string(&v["lines"][0]["unit_price"]).unwrap(), "1.99");
         assert!(v["lines"][0]["unit_price"].is_number());
     }
