@@ -183,9 +183,9 @@ impl Receipt {
         let loyalty_card = r.text(obj, "", "loyalty_card", false);
         let currency = r.text(obj, "", "currency", true);
         if let Some(c) = &currency
-            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+            && iso_currency::Currency::from_code(c).is_none()
         {
-            r.fail("currency".into(), format!("expected a 3-letter ISO 4217 code, found {c:?}"));
+            r.fail("currency".into(), format!("expected an ISO 4217 currency code such as EUR, found {c:?}"));
         }
         let emitted_at = r.text(obj, "", "emitted_at", true).and_then(|t| match parse_instant(&t) {
             Ok(ts) => Some(ts),
@@ -217,6 +217,15 @@ impl Receipt {
                         r.fail(
                             format!("{prefix}unit_price"),
                             "must not be negative (a return has a negative quantity)",
+                        );
+                    }
+                    if let (Some(quantity), Some(unit_price), Some(discount)) = (quantity, unit_price, discount)
+                        && let Some(gross) = quantity.checked_mul(unit_price)
+                        && discount > gross.abs()
+                    {
+                        r.fail(
+                            format!("{prefix}discount"),
+                            format!("{discount} is larger than quantity × unit_price ({gross})"),
                         );
                     }
                     if let (Some(quantity), Some(unit_price)) = (quantity, unit_price)
@@ -412,6 +421,30 @@ mod tests {
         v["lines"][0]["discount"] = json!(0);
         let r = Receipt::from_value(&v).unwrap();
         assert_eq!(r.total().unwrap().to_string(), "999999999999996.79");
+    }
+
+    /// Issue 12 "Lax validation": a discount larger than the line, and a currency ISO 4217 does not list.
+    #[test]
+    fn issue_12_discounts_and_currencies_are_checked() {
+        let mut v = sample();
+        v["lines"][0]["discount"] = json!("3.99");
+        v["currency"] = json!("XYZ");
+        assert_eq!(
+            Receipt::from_value(&v).unwrap_err().to_string(),
+            "currency: expected an ISO 4217 currency code such as EUR, found \"XYZ\"; lines[0].discount: 3.99 is \
+             larger than quantity × unit_price (3.98)"
+        );
+        // A discount of the whole line is fine, on a sale or a return; so is any listed currency.
+        v["lines"][0]["discount"] = json!("3.98");
+        v["lines"][1]["discount"] = json!("3.2");
+        for code in ["EUR", "USD", "JPY", "CHF", "XTS"] {
+            v["currency"] = json!(code);
+            assert!(Receipt::from_value(&v).is_ok(), "{code}");
+        }
+        for code in ["eur", "EU", "EURO", "ABC"] {
+            v["currency"] = json!(code);
+            assert!(Receipt::from_value(&v).is_err(), "{code}");
+        }
     }
 
     /// Issue 11: `emitted_at` outside the plausible range is refused as out of range.
