@@ -226,3 +226,19 @@ proptest! {
         }
     }
 }
+
+/// Issue 12: a receipt repeating a key is rejected at input, naming the key, on both ways of running it.
+#[test]
+fn issue_12_a_receipt_with_a_repeated_key_is_rejected() {
+    let text = br#"{"receipt_id":"X1","store_id":"S00042","emitted_at":"2026-11-23T10:15:00+01:00","currency":"EUR","lines":[{"sku":"A","name":"n","category":"c","quantity":1,"unit_price":1,"unit_price":1000}]}"#;
+    let pipeline = sales_pipeline();
+    match pipeline.apply_json(text) {
+        Outcome::Rejected(r) => {
+            assert!(r.to_string().starts_with("input: invalid JSON: duplicate key \"unit_price\""), "{r}")
+        }
+        other => panic!("accepted: {other:?}"),
+    }
+    let mut out = Vec::new();
+    assert!(matches!(pipeline.write_ndjson(text, &mut out), Outcome::Rejected(_)));
+    assert!(out.is_empty());
+}
