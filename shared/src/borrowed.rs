@@ -96,6 +96,11 @@ impl<'a> BorrowedRecord<'a> {
         self.fields.insert(index, (name, value));
     }
 
+    /// Removes a field, if present.
+    pub fn remove(&mut self, name: &str) {
+        self.fields.retain(|(k, _)| k != name);
+    }
+
     /// Adds a field, or replaces its value in place when present: `Value`'s rule for a repeated key.
     fn push(&mut self, name: Cow<'a, str>, value: Cow<'a, RawValue>) {
         match self.position(&name) {

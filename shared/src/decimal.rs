@@ -14,7 +14,34 @@ pub fn decimal_from_value(value: &Value) -> Result<Decimal, String> {
         Value::String(s) => s.as_str(),
         other => return Err(format!("expected a decimal, found {}", describe(other))),
     };
-    parse_decimal(text).ok_or_else(|| format!("expected a decimal, found {}", describe(value)))
+    parse_decimal(text).ok_or_else(|| match number_digits(text) {
+        Some(digits) if digits > 28 => {
+            format!("{digits} significant digits, more than the 28 an exact decimal holds: {}", describe(value))
+        }
+        Some(_) => format!("out of range: {} does not fit an exact decimal (28 digits)", describe(value)),
+        None => format!("expected a decimal, found {}", describe(value)),
+    })
+}
+
+/// The number of significant digits of decimal text (`-0012.340e5` has 5), or `None` when the text is not a
+/// number at all: what tells "too precise" or "too large" apart from "not a decimal" in an error.
+fn number_digits(text: &str) -> Option<usize> {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e)),
+        None => (unsigned, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && all_digits(e)
+    });
+    if int.is_empty() || !all_digits(int) || !all_digits(frac) || !exponent_ok || mantissa.ends_with('.') {
+        return None;
+    }
+    let digits: String = format!("{int}{frac}");
+    Some(digits.trim_start_matches('0').len().max(1))
 }
 
 /// Parses decimal text exactly: `19.99`, `-3`, `1e2`, `2.5E-1`. No rounding: text with more precision than a
@@ -94,6 +121,24 @@ mod tests {
         assert!(parse_decimal(" 1").is_none());
         assert!(parse_decimal("").is_none());
         assert!(parse_decimal("0.1234567890123456789012345678901").is_none(), "too precise is refused");
+    }
+
+    /// Issue 12 "Errors that mislead": a number too precise or too large says so.
+    #[test]
+    fn issue_12_too_many_digits_is_said_so() {
+        let many = serde_json::from_str::<Value>("123456789012345678901234567890.123456789").unwrap();
+        assert_eq!(
+            decimal_from_value(&many).unwrap_err(),
+            "39 significant digits, more than the 28 an exact decimal holds: 123456789012345678901234567890.123456789"
+        );
+        assert_eq!(
+            decimal_from_value(&json!("0.1234567890123456789012345678901")).unwrap_err(),
+            "31 significant digits, more than the 28 an exact decimal holds: \"0.1234567890123456789012345678901\""
+        );
+        let huge = serde_json::from_str::<Value>("1e400").unwrap();
+        assert!(decimal_from_value(&huge).unwrap_err().starts_with("out of range: 1e+400"));
+        assert_eq!(decimal_from_value(&json!("1.2.3")).unwrap_err(), "expected a decimal, found \"1.2.3\"");
+        assert_eq!(decimal_from_value(&json!("1e")).unwrap_err(), "expected a decimal, found \"1e\"");
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub mod emf;
 pub mod error;
 pub mod expr;
 pub mod generate;
+pub mod instant;
+pub mod json;
 pub mod jsonpath;
 pub mod keys;
 pub mod manifest;

@@ -376,9 +376,10 @@ impl Pipeline {
         self.steps.get(step).map_or("combiner", |s| s.kind)
     }
 
-    /// Parses one JSON payload and applies the pipeline to it.
+    /// Parses one JSON payload and applies the pipeline to it. A payload whose objects repeat a key is
+    /// rejected as invalid JSON ([`crate::json`]).
     pub fn apply_json(&self, payload: &[u8]) -> Outcome {
-        match serde_json::from_slice::<Value>(payload) {
+        match crate::json::check_unique_keys(payload).and_then(|()| serde_json::from_slice::<Value>(payload)) {
             Ok(record) => self.apply(record),
             Err(e) => Outcome::Rejected(Rejection {
                 step: None,
@@ -432,6 +433,8 @@ impl Pipeline {
         if self.borrowed_steps == 0 {
             return None;
         }
+        // A repeated key is the `Value` path's rejection (the borrowed reader would keep the last value).
+        crate::json::check_unique_keys(payload).ok()?;
         let text = std::str::from_utf8(payload).ok()?;
         let mut current = Vec::new();
         let mut next = Vec::new();

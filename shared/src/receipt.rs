@@ -38,9 +38,10 @@ pub struct ReceiptLine {
 }
 
 impl ReceiptLine {
-    /// quantity × unit_price − discount, exactly.
-    pub fn total(&self) -> Decimal {
-        self.quantity * self.unit_price - self.discount.unwrap_or_default()
+    /// quantity × unit_price − discount, exactly; `None` when it overflows a [`Decimal`] (never for a line
+    /// [`Receipt::from_value`] accepted: its total is within [`MAX_AMOUNT`]).
+    pub fn total(&self) -> Option<Decimal> {
+        line_total(self.quantity, self.unit_price, self.discount)
     }
 
     /// A return (after-sale) line.
@@ -49,54 +50,121 @@ impl ReceiptLine {
     }
 }
 
-const RECEIPT_FIELDS: [&str; 6] = ["receipt_id", "store_id", "emitted_at", "loyalty_card", "currency", "lines"];
-const LINE_FIELDS: [&str; 6] = ["sku", "name", "category", "quantity", "unit_price", "discount"];
-/// The money and quantity fields of a line, the ones [`normalize_money_fields`] rewrites as numbers.
-pub const LINE_DECIMAL_FIELDS: [&str; 3] = ["quantity", "unit_price", "discount"];
-
-/// Collects field errors while a record is read, so one pass reports all of them.
-struct Reader<'a> {
-    errors: &'a mut Vec<FieldError>,
+/// quantity × unit_price − discount, exactly, or `None` when it overflows.
+pub fn line_total(quantity: Decimal, unit_price: Decimal, discount: Option<Decimal>) -> Option<Decimal> {
+    quantity.checked_mul(unit_price)?.checked_sub(discount.unwrap_or_default())
 }
 
-impl Reader<'_> {
-    fn fail(&mut self, path: String, message: impl Into<String>) {
+/// Money amounts and quantities (and a line's total) must be smaller than this in magnitude: 10^15, a
+/// quadrillion. A [`Decimal`] holds about 7.9 × 10^28, so an hour's `hourly_sales` turnover can sum 79 trillion
+/// lines of the largest amount without overflowing; an amount past it is rejected at ingest, never summed.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
+/// `Ok(d)` when `|d| <` [`MAX_AMOUNT`]; otherwise the reason, for the field's error.
+pub fn check_amount(d: Decimal) -> Result<Decimal, String> {
+    if d.abs() < MAX_AMOUNT {
+        Ok(d)
+    } else {
+        Err(format!("out of range: {d} is not smaller than 10^15 in magnitude (the datasets' sums must hold it)"))
+    }
+}
+
+const RECEIPT_FIELDS: [&str; 6] = ["receipt_id", "store_id", "emitted_at", "loyalty_card", "currency", "lines"];
+const LINE_FIELDS: [&str; 6] = ["sku", "name", "category", "quantity", "unit_price", "discount"];
+/// The money and quantity fields of a line, the ones [`normalize_fields`] rewrites as numbers.
+pub const LINE_DECIMAL_FIELDS: [&str; 3] = ["quantity", "unit_price", "discount"];
+
+/// Reads the fields of a record, collecting every error so one pass reports all of them: the one reader of
+/// receipts and of the records made from them, used by `validate` ([`Receipt::from_value`]) and by the export
+/// ([`crate::datasets::sales_lines::SalesLine::from_record`]), so both accept and refuse the same values.
+#[derive(Debug, Default)]
+pub struct FieldReader {
+    errors: Vec<FieldError>,
+}
+
+impl FieldReader {
+    pub fn new() -> FieldReader {
+        FieldReader::default()
+    }
+
+    /// Records an error at `path`.
+    pub fn fail(&mut self, path: String, message: impl Into<String>) {
         self.errors.push(FieldError { path, message: message.into() });
     }
 
-    fn text(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<String> {
-        let path = format!("{prefix}{field}");
+    /// Whether no error was recorded.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The errors so far, as one record error (`Ok` when there is none).
+    pub fn finish(self) -> Result<(), RecordError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(RecordError::InvalidFields(self.errors)) }
+    }
+
+    /// A text field at `prefix` + `field`. A required one must be present, not null and not empty. A
+    /// non-negative integer is read as its text: store, receipt and article ids often arrive as numbers
+    /// (`"sku": 123` is `"123"`; `validate` with `normalize` rewrites it so). Any other value is an error.
+    pub fn text(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<String> {
+        let path = || format!("{prefix}{field}");
         match obj.get(field) {
             None | Some(Value::Null) if !required => None,
             None | Some(Value::Null) => {
-                self.fail(path, "missing");
+                self.fail(path(), "missing");
                 None
             }
             Some(Value::String(s)) if s.is_empty() && required => {
-                self.fail(path, "must not be empty");
+                self.fail(path(), "must not be empty");
                 None
             }
             Some(Value::String(s)) => Some(s.clone()),
-            // Store and receipt ids often arrive as integers: accept them as their text.
-            Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
+            Some(Value::Number(n)) if text_number(n) => Some(n.to_string()),
             Some(other) => {
-                self.fail(path, format!("expected a string, found {}", describe(other)));
+                self.fail(path(), format!("expected a string, found {}", describe(other)));
                 None
             }
         }
     }
 
-    fn decimal(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<Decimal> {
-        let path = format!("{prefix}{field}");
+    /// An exact decimal (a JSON number or numeric string) smaller than [`MAX_AMOUNT`] in magnitude.
+    pub fn decimal(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<Decimal> {
+        let path = || format!("{prefix}{field}");
         match obj.get(field) {
             None | Some(Value::Null) if !required => None,
             None | Some(Value::Null) => {
-                self.fail(path, "missing");
+                self.fail(path(), "missing");
                 None
             }
-            Some(v) => decimal_from_value(v).map_err(|e| self.fail(path, e)).ok(),
+            Some(v) => decimal_from_value(v).and_then(check_amount).map_err(|e| self.fail(path(), e)).ok(),
         }
     }
+
+    /// A required integer in `range`.
+    pub fn integer(
+        &mut self,
+        obj: &Map<String, Value>,
+        prefix: &str,
+        field: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Option<i64> {
+        let path = || format!("{prefix}{field}");
+        match obj.get(field) {
+            None | Some(Value::Null) => self.fail(path(), "missing"),
+            Some(Value::Number(n)) => match n.as_i64().filter(|i| range.contains(i)) {
+                Some(i) => return Some(i),
+                None => self.fail(path(), format!("expected an integer in {range:?}, found {n}")),
+            },
+            Some(other) => self.fail(path(), format!("expected an integer, found {}", describe(other))),
+        }
+        None
+    }
+}
+
+/// Whether a JSON number stands for a text field's value: a non-negative integer written without sign,
+/// fraction or exponent (`123`, not `1.5`, `-3` or `1e3`).
+fn text_number(n: &serde_json::Number) -> bool {
+    let text = n.as_str();
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn extra_fields(obj: &Map<String, Value>, known: &[&str]) -> Map<String, Value> {
@@ -109,16 +177,15 @@ impl Receipt {
         let Some(obj) = value.as_object() else {
             return Err(RecordError::field("", format!("expected a receipt object, found {}", describe(value))));
         };
-        let mut errors = Vec::new();
-        let mut r = Reader { errors: &mut errors };
+        let mut r = FieldReader::new();
         let receipt_id = r.text(obj, "", "receipt_id", true);
         let store_id = r.text(obj, "", "store_id", true);
         let loyalty_card = r.text(obj, "", "loyalty_card", false);
         let currency = r.text(obj, "", "currency", true);
         if let Some(c) = &currency
-            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+            && iso_currency::Currency::from_code(c).is_none()
         {
-            r.fail("currency".into(), format!("expected a 3-letter ISO 4217 code, found {c:?}"));
+            r.fail("currency".into(), format!("expected an ISO 4217 currency code such as EUR, found {c:?}"));
         }
         let emitted_at = r.text(obj, "", "emitted_at", true).and_then(|t| match parse_instant(&t) {
             Ok(ts) => Some(ts),
@@ -152,6 +219,22 @@ impl Receipt {
                             "must not be negative (a return has a negative quantity)",
                         );
                     }
+                    if let (Some(quantity), Some(unit_price), Some(discount)) = (quantity, unit_price, discount)
+                        && let Some(gross) = quantity.checked_mul(unit_price)
+                        && discount > gross.abs()
+                    {
+                        r.fail(
+                            format!("{prefix}discount"),
+                            format!("{discount} is larger than quantity × unit_price ({gross})"),
+                        );
+                    }
+                    if let (Some(quantity), Some(unit_price)) = (quantity, unit_price)
+                        && let Err(e) = line_total(quantity, unit_price, discount)
+                            .ok_or_else(|| "out of range: overflows an exact decimal".to_string())
+                            .and_then(check_amount)
+                    {
+                        r.fail(format!("lines[{i}]"), format!("quantity × unit_price − discount: {e}"));
+                    }
                     if let (Some(sku), Some(name), Some(category), Some(quantity), Some(unit_price)) =
                         (sku, name, category, quantity, unit_price)
                     {
@@ -170,7 +253,7 @@ impl Receipt {
             Some(other) => r.fail("lines".into(), format!("expected an array of lines, found {}", describe(other))),
         }
         match (receipt_id, store_id, emitted_at, currency) {
-            (Some(receipt_id), Some(store_id), Some(emitted_at), Some(currency)) if errors.is_empty() => Ok(Receipt {
+            (Some(receipt_id), Some(store_id), Some(emitted_at), Some(currency)) if r.is_ok() => Ok(Receipt {
                 receipt_id,
                 store_id,
                 emitted_at,
@@ -179,7 +262,7 @@ impl Receipt {
                 lines,
                 extra: extra_fields(obj, &RECEIPT_FIELDS),
             }),
-            _ => Err(RecordError::InvalidFields(errors)),
+            _ => Err(r.finish().err().unwrap_or_else(|| RecordError::field("", "incomplete receipt"))),
         }
     }
 
@@ -215,30 +298,46 @@ impl Receipt {
         Value::Object(obj)
     }
 
-    /// The receipt's total: the sum of its line totals (returns count negative).
-    pub fn total(&self) -> Decimal {
-        self.lines.iter().map(ReceiptLine::total).sum()
+    /// The receipt's total: the sum of its line totals (returns count negative); `None` when it overflows.
+    pub fn total(&self) -> Option<Decimal> {
+        self.lines.iter().try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.total()?))
     }
 }
 
-/// Parses an RFC 3339 instant that carries an explicit offset (`Z` or `+01:00`).
-pub fn parse_instant(text: &str) -> Result<Timestamp, String> {
-    text.parse::<Timestamp>().map_err(|_| {
-        format!("expected an RFC 3339 time with a UTC offset (e.g. 2026-11-23T09:15:00+01:00), found {text:?}")
-    })
-}
+pub use crate::instant::parse_instant;
 
-/// Rewrites the numeric-string money fields of every line (`"19.99"`) as JSON numbers with the same digits, so
-/// JSONPath filters compare them as numbers. Values that are not decimals are left for validation to report.
-pub fn normalize_money_fields(receipt: &mut Value) {
-    let Some(Value::Array(lines)) = receipt.get_mut("lines") else { return };
+/// Rewrites a receipt's fields in their canonical JSON form: the numeric-string money fields of every line
+/// (`"19.99"`) become JSON numbers with the same digits, so JSONPath filters compare them as numbers, and the
+/// text fields that arrived as integers (`"sku": 123`) become the text [`FieldReader::text`] reads them as, so
+/// filters compare them as text and every later reader sees a string. Values that are neither are left for
+/// validation to report.
+pub fn normalize_fields(receipt: &mut Value) {
+    let Some(obj) = receipt.as_object_mut() else { return };
+    normalize_text(obj, &RECEIPT_TEXT_FIELDS);
+    let Some(Value::Array(lines)) = obj.get_mut("lines") else { return };
     for line in lines.iter_mut().filter_map(Value::as_object_mut) {
+        normalize_text(line, &LINE_TEXT_FIELDS);
         for field in LINE_DECIMAL_FIELDS {
             if let Some(v @ Value::String(_)) = line.get_mut(field)
                 && let Ok(d) = decimal_from_value(v)
             {
                 *v = decimal_to_value(d);
             }
+        }
+    }
+}
+
+/// The text fields of a receipt and of a line, the ones [`normalize_fields`] rewrites from integers to text.
+const RECEIPT_TEXT_FIELDS: [&str; 4] = ["receipt_id", "store_id", "loyalty_card", "currency"];
+const LINE_TEXT_FIELDS: [&str; 3] = ["sku", "name", "category"];
+
+fn normalize_text(obj: &mut Map<String, Value>, fields: &[&str]) {
+    for field in fields {
+        if let Some(v) = obj.get_mut(*field)
+            && let Value::Number(n) = v
+            && text_number(n)
+        {
+            *v = Value::String(n.to_string());
         }
     }
 }
@@ -263,9 +362,9 @@ mod tests {
     fn reads_a_receipt_exactly_and_keeps_unknown_fields() {
         let r = Receipt::from_value(&sample()).unwrap();
         assert_eq!(r.emitted_at.to_string(), "2026-11-23T09:15:00Z");
-        assert_eq!(r.lines[0].total().to_string(), "3.48");
+        assert_eq!(r.lines[0].total().unwrap().to_string(), "3.48");
         assert!(r.lines[1].is_return());
-        assert_eq!(r.total().to_string(), "0.28");
+        assert_eq!(r.total().unwrap().to_string(), "0.28");
         assert_eq!(r.extra.get("cashier"), Some(&json!("C7")));
         assert_eq!(r.lines[0].extra.get("vat").map(ToString::to_string).as_deref(), Some("5.5"));
     }
@@ -284,6 +383,81 @@ mod tests {
         );
     }
 
+    /// Issue 11: amounts the datasets' sums cannot hold are rejected at ingest, each field named.
+    #[test]
+    fn issue_11_amounts_the_aggregates_cannot_hold_are_rejected() {
+        let mut v = sample();
+        v["lines"][0]["unit_price"] = json!("50000000000000000000000000000");
+        v["lines"][1]["unit_price"] = json!("50000000000000000000000000000");
+        let err = Receipt::from_value(&v).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "lines[0].unit_price: out of range: 50000000000000000000000000000 is not smaller than 10^15 in magnitude \
+             (the datasets' sums must hold it); lines[1].unit_price: out of range: 50000000000000000000000000000 is \
+             not smaller than 10^15 in magnitude (the datasets' sums must hold it)"
+        );
+        let mut v = sample();
+        v["lines"][0]["quantity"] = json!("99999999999999");
+        v["lines"][0]["unit_price"] = json!("99999999999999");
+        assert_eq!(
+            Receipt::from_value(&v).unwrap_err().to_string(),
+            "lines[0]: quantity × unit_price − discount: out of range: 9999999999999800000000000000 is not smaller \
+             than 10^15 in magnitude (the datasets' sums must hold it)"
+        );
+        let mut v = sample();
+        v["lines"][0]["quantity"] = json!("999999999999999.9999999999999");
+        v["lines"][0]["unit_price"] = json!("999999999999999.9999999999999");
+        assert!(Receipt::from_value(&v).unwrap_err().to_string().starts_with("lines[0]"));
+        let mut v = sample();
+        v["lines"][0]["quantity"] = json!(-999_999_999_999_999i64);
+        v["lines"][0]["unit_price"] = json!(999_999_999_999_999i64);
+        assert!(
+            Receipt::from_value(&v).unwrap_err().to_string().starts_with("lines[0]: quantity × unit_price − discount")
+        );
+        // The largest amounts accepted still sum: a line's total fits, and so does the receipt's.
+        let mut v = sample();
+        v["lines"][0]["quantity"] = json!(1);
+        v["lines"][0]["unit_price"] = json!("999999999999999.99");
+        v["lines"][0]["discount"] = json!(0);
+        let r = Receipt::from_value(&v).unwrap();
+        assert_eq!(r.total().unwrap().to_string(), "999999999999996.79");
+    }
+
+    /// Issue 12 "Lax validation": a discount larger than the line, and a currency ISO 4217 does not list.
+    #[test]
+    fn issue_12_discounts_and_currencies_are_checked() {
+        let mut v = sample();
+        v["lines"][0]["discount"] = json!("3.99");
+        v["currency"] = json!("XYZ");
+        assert_eq!(
+            Receipt::from_value(&v).unwrap_err().to_string(),
+            "currency: expected an ISO 4217 currency code such as EUR, found \"XYZ\"; lines[0].discount: 3.99 is \
+             larger than quantity × unit_price (3.98)"
+        );
+        // A discount of the whole line is fine, on a sale or a return; so is any listed currency.
+        v["lines"][0]["discount"] = json!("3.98");
+        v["lines"][1]["discount"] = json!("3.2");
+        for code in ["EUR", "USD", "JPY", "CHF", "XTS"] {
+            v["currency"] = json!(code);
+            assert!(Receipt::from_value(&v).is_ok(), "{code}");
+        }
+        for code in ["eur", "EU", "EURO", "ABC"] {
+            v["currency"] = json!(code);
+            assert!(Receipt::from_value(&v).is_err(), "{code}");
+        }
+    }
+
+    /// Issue 11: `emitted_at` outside the plausible range is refused as out of range.
+    #[test]
+    fn issue_11_extreme_emission_times_are_out_of_range() {
+        for text in ["-009999-01-02T01:59:59Z", "9999-12-31T23:59:59Z"] {
+            let mut v = sample();
+            v["emitted_at"] = json!(text);
+            let err = Receipt::from_value(&v).unwrap_err().to_string();
+            assert!(err.starts_with("emitted_at: out of range"), "{err}");
+        }
+    }
+
     #[test]
     fn a_receipt_needs_lines() {
         let mut v = sample();
@@ -298,7 +472,7 @@ mod tests {
     #[test]
     fn normalizing_turns_numeric_strings_into_exact_numbers() {
         let mut v = sample();
-        normalize_money_fields(&mut v);
+        normalize_fields(&mut v);
         assert_eq!(serde_json::to_string(&v["lines"][0]["unit_price"]).unwrap(), "1.99");
         assert!(v["lines"][0]["unit_price"].is_number());
     }

@@ -263,7 +263,7 @@ fn generate_hour(
                 ledger.receipts += 1;
                 for line in &parsed.lines {
                     ledger.lines += 1;
-                    let total = line.total();
+                    let total = line.total().expect("generated line totals fit");
                     ledger.turnover += total;
                     *ledger.by_category.entry(line.category.clone()).or_default() += total;
                     *ledger.by_hour.entry(local_hour).or_default() += total;

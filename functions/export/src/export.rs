@@ -209,8 +209,15 @@ fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSum
         if !dedup.first_time(&line) {
             continue;
         }
+        // The aggregate first: a line whose sum would overflow is rejected from both datasets, not half-written.
+        if let Err(e) = hourly.add(&line) {
+            summary.records_rejected += 1;
+            if summary.records_rejected <= LOGGED_REJECTS {
+                tracing::warn!(%source, line = line_no, reason = %e, "rejected a landed record");
+            }
+            continue;
+        }
         lines.write_row(line.cells().iter().map(|c| c.as_bytes())).map_err(csv_err)?;
-        hourly.add(&line);
     }
     summary.duplicates_dropped = dedup.dropped();
     let sales_rows = lines.rows();

@@ -241,7 +241,9 @@ impl<S: ObjectStore> Exporter<S> {
                 if !dedup.first_time(&line) {
                     continue;
                 }
-                hourly.add(&line);
+                if let Err(e) = hourly.add(&line) {
+                    return Ok(Err(Skip(format!("{key}: {e}"))));
+                }
                 rows += 1;
                 let writer = match part.as_mut() {
                     Ok(w) => w,
@@ -319,7 +321,11 @@ impl<S: ObjectStore> Exporter<S> {
             for record in records {
                 match record.map_err(|e| e.to_string()).and_then(|r| HourlyRow::from_row(&r).map_err(|e| e.to_string()))
                 {
-                    Ok(row) => rollup.add(row),
+                    Ok(row) => {
+                        if let Err(e) = rollup.add(row) {
+                            return Ok(Err(Skip(format!("{key}: {e}"))));
+                        }
+                    }
                     Err(e) => return Ok(Err(Skip(format!("{key}: {e}")))),
                 }
             }

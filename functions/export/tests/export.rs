@@ -284,3 +284,50 @@ async fn a_landed_line_past_the_bound_is_rejected_and_reading_goes_on() {
     assert_eq!((object.status, object.records_read, object.records_rejected), ("exported", good.len() as u64 + 1, 1));
     assert_eq!(object.written[0].1, good.len() as u64, "the lines on both sides of the long one are exported");
 }
+
+/// Issue 11: a landed object holding lines no aggregate can hold (written by an older version or by hand): the
+/// good lines are all exported, each bad one rejected with a reason, and nothing panics.
+#[tokio::test]
+async fn issue_11_a_landed_object_with_bad_lines_exports_every_good_line() {
+    let store = MemoryStore::new();
+    let key = fixture_key("s3-put.json");
+    let good = records(7, 12, "2026-11-23T08:00:00Z");
+    let mut source = good.clone();
+    let huge = "50000000000000000000000000000";
+    for (i, (field, value)) in
+        [("unit_price", huge), ("unit_price", huge), ("line_total", huge), ("quantity", "1000000000000000")]
+            .into_iter()
+            .enumerate()
+    {
+        let mut bad = good[i].clone();
+        bad["receipt_id"] = json!(format!("BAD-{i}"));
+        bad[field] = serde_json::from_str(value).unwrap();
+        source.push(bad);
+    }
+    let mut early = good[0].clone();
+    early["receipt_id"] = json!("BAD-time");
+    early["emitted_at"] = json!("-009999-01-02T01:59:59Z");
+    source.push(early);
+    land(&store, &key, &source, true).await;
+
+    let ex = exporter(store);
+    let summary = ex.handle(&event("s3-put.json"), now()).await.unwrap();
+    let object = &summary.objects[0];
+    assert_eq!((object.status, object.records_read, object.records_rejected), ("exported", good.len() as u64 + 5, 5));
+    let name = key.rsplit('/').next().unwrap().trim_end_matches(".ndjson.gz");
+    let bytes = object_bytes(ex.store(), &format!("datasets/sales_lines/dt=2026-11-23/hour=08/{name}.csv"));
+    let lines: Vec<SalesLine> = read_rows(&bytes[..], &sales_lines::COLUMNS)
+        .unwrap()
+        .map(|r| SalesLine::from_row(&r.unwrap()).unwrap())
+        .collect();
+    assert_eq!(lines.len(), good.len());
+    for (line, src) in lines.iter().zip(&good) {
+        assert_matches_source(line, src);
+    }
+    let bytes = object_bytes(ex.store(), &format!("datasets/hourly_sales/dt=2026-11-23/hour=08/{name}.csv"));
+    let turnover: Decimal = read_rows(&bytes[..], &hourly_sales::COLUMNS)
+        .unwrap()
+        .map(|r| HourlyRow::from_row(&r.unwrap()).unwrap().turnover)
+        .sum();
+    assert_eq!(turnover, good.iter().map(|r| dec(&r["line_total"])).sum::<Decimal>());
+}

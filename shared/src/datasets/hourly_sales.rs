@@ -80,10 +80,47 @@ pub struct HourlyRow {
     pub returns: u64,
 }
 
-/// The start of the UTC hour an instant falls in.
+/// The start of the UTC hour an instant falls in. Lines carry instants of [`crate::instant`]'s range, whose
+/// hours all start in range; an instant before the first whole hour jiff holds gives that instant itself.
 pub fn hour_start(ts: Timestamp) -> Timestamp {
     let s = ts.as_second();
-    Timestamp::from_second(s - s.rem_euclid(3600)).expect("an hour start of a valid timestamp is valid")
+    Timestamp::from_second(s - s.rem_euclid(3600)).unwrap_or(ts)
+}
+
+/// A sum of `hourly_sales` that does not fit its column: the line or row is refused, the group left as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("hourly_sales.{column} overflows: the sum for {store_id} / {category} at {hour} does not fit")]
+pub struct Overflow {
+    /// `turnover`, `lines`, `receipts` or `returns`.
+    pub column: &'static str,
+    pub hour: String,
+    pub store_id: String,
+    pub category: String,
+}
+
+impl Overflow {
+    fn of(column: &'static str, key: &HourlyKey) -> Overflow {
+        Overflow {
+            column,
+            hour: format_utc_second(key.hour_start_utc),
+            store_id: key.store_id.clone(),
+            category: key.category.clone(),
+        }
+    }
+}
+
+/// `sum + n` for each counted column, or the first column that overflows.
+fn add_counts(
+    sum: &HourlyRow,
+    turnover: Decimal,
+    counts: [(&'static str, u64, u64); 3],
+) -> Result<(Decimal, [u64; 3]), Overflow> {
+    let turnover = sum.turnover.checked_add(turnover).ok_or_else(|| Overflow::of("turnover", &sum.key))?;
+    let mut out = [0; 3];
+    for (slot, (column, total, n)) in out.iter_mut().zip(counts) {
+        *slot = total.checked_add(n).ok_or_else(|| Overflow::of(column, &sum.key))?;
+    }
+    Ok((turnover, out))
 }
 
 impl HourlyRow {
@@ -140,6 +177,12 @@ impl HourlyRow {
     }
 }
 
+fn receipt_hash(receipt_id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    receipt_id.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Debug)]
 struct Group {
     row: HourlyRow,
@@ -158,13 +201,28 @@ impl HourlyAggregator {
         Self::default()
     }
 
-    pub fn add(&mut self, line: &SalesLine) {
+    /// Adds a line to its group. An overflowing sum is refused with the column that overflows, and the group
+    /// stays as it was (the caller rejects the line).
+    pub fn add(&mut self, line: &SalesLine) -> Result<(), Overflow> {
         let key = HourlyKey {
             hour_start_utc: hour_start(line.emitted_at),
             store_id: line.store_id.clone(),
             category: line.category.clone(),
             currency: line.currency.clone(),
         };
+        if let Some(group) = self.groups.get_mut(&key) {
+            let row = &group.row;
+            let (turnover, [lines, returns, _]) = add_counts(
+                row,
+                line.line_total,
+                [("lines", row.lines, 1), ("returns", row.returns, u64::from(line.is_return())), ("receipts", 0, 0)],
+            )?;
+            group.row.turnover = turnover;
+            group.row.lines = lines;
+            group.row.returns = returns;
+            group.receipts.insert(receipt_hash(&line.receipt_id));
+            return Ok(());
+        }
         let group = self.groups.entry(key).or_insert_with_key(|key| Group {
             row: HourlyRow {
                 key: key.clone(),
@@ -183,12 +241,11 @@ impl HourlyAggregator {
             },
             receipts: HashSet::new(),
         });
-        group.row.turnover += line.line_total;
-        group.row.lines += 1;
-        group.row.returns += u64::from(line.is_return());
-        let mut h = DefaultHasher::new();
-        line.receipt_id.hash(&mut h);
-        group.receipts.insert(h.finish());
+        group.row.turnover = line.line_total;
+        group.row.lines = 1;
+        group.row.returns = u64::from(line.is_return());
+        group.receipts.insert(receipt_hash(&line.receipt_id));
+        Ok(())
     }
 
     /// Number of groups so far.
@@ -230,19 +287,31 @@ impl HourlyRollup {
         Self::default()
     }
 
-    pub fn add(&mut self, row: HourlyRow) {
+    /// Adds a row to the sum of its key. An overflowing sum is refused with the column that overflows, and
+    /// the sum stays as it was.
+    pub fn add(&mut self, row: HourlyRow) -> Result<(), Overflow> {
         match self.rows.entry(row.key.clone()) {
             Entry::Vacant(e) => {
                 e.insert(row);
             }
             Entry::Occupied(mut e) => {
                 let sum = e.get_mut();
-                sum.turnover += row.turnover;
-                sum.lines += row.lines;
-                sum.receipts += row.receipts;
-                sum.returns += row.returns;
+                let (turnover, [lines, receipts, returns]) = add_counts(
+                    sum,
+                    row.turnover,
+                    [
+                        ("lines", sum.lines, row.lines),
+                        ("receipts", sum.receipts, row.receipts),
+                        ("returns", sum.returns, row.returns),
+                    ],
+                )?;
+                sum.turnover = turnover;
+                sum.lines = lines;
+                sum.receipts = receipts;
+                sum.returns = returns;
             }
         }
+        Ok(())
     }
 
     /// Number of rows so far.
@@ -271,7 +340,7 @@ mod tests {
     fn lines_sum_per_hour_store_and_category() {
         let mut agg = HourlyAggregator::new();
         for (rid, no, q, total) in [("R1", 0, "2", "5.00"), ("R1", 1, "-1", "-2.50"), ("R2", 0, "1", "2.50")] {
-            agg.add(&SalesLine::from_record(&record(rid, no, "Baguette", q, total)).unwrap());
+            agg.add(&SalesLine::from_record(&record(rid, no, "Baguette", q, total)).unwrap()).unwrap();
         }
         let rows = agg.into_rows();
         assert_eq!(rows.len(), 1);
@@ -299,12 +368,37 @@ mod tests {
         );
     }
 
+    /// Issue 11: sums that do not fit are refused with the column, the group unchanged; nothing panics.
+    #[test]
+    fn issue_11_overflowing_sums_are_refused_not_panics() {
+        let mut line = SalesLine::from_record(&record("R1", 0, "Baguette", "1", "2.50")).unwrap();
+        line.line_total = Decimal::MAX;
+        let mut agg = HourlyAggregator::new();
+        agg.add(&line).unwrap();
+        line.line_no = 1;
+        let err = agg.add(&line).unwrap_err();
+        assert_eq!(err.column, "turnover");
+        assert_eq!(
+            err.to_string(),
+            "hourly_sales.turnover overflows: the sum for S00042 / Bakery at 2026-11-23 08:00:00 does not fit"
+        );
+        let rows = agg.into_rows();
+        assert_eq!((rows[0].turnover, rows[0].lines), (Decimal::MAX, 1), "the refused line left no trace");
+
+        let mut rollup = HourlyRollup::new();
+        let row = rows[0].clone();
+        rollup.add(HourlyRow { turnover: Decimal::ONE, lines: u64::MAX, ..row.clone() }).unwrap();
+        assert_eq!(rollup.add(HourlyRow { turnover: Decimal::ONE, ..row.clone() }).unwrap_err().column, "lines");
+        assert_eq!(rollup.add(HourlyRow { lines: 0, ..row.clone() }).unwrap_err().column, "turnover");
+        assert_eq!(rollup.into_rows()[0].lines, u64::MAX);
+    }
+
     proptest! {
         #[test]
         fn sums_are_preserved_and_rows_round_trip(lines in proptest::collection::vec(arb_line(), 0..40)) {
             let mut agg = HourlyAggregator::new();
             for l in &lines {
-                agg.add(l);
+                agg.add(l).unwrap();
             }
             let rows = agg.into_rows();
             let turnover: Decimal = rows.iter().map(|r| r.turnover).sum();
@@ -364,7 +458,7 @@ mod tests {
                 .windows(2)
                 .map(|w| {
                     let mut agg = HourlyAggregator::new();
-                    lines[w[0]..w[1]].iter().for_each(|l| agg.add(l));
+                    lines[w[0]..w[1]].iter().for_each(|l| agg.add(l).unwrap());
                     agg.into_rows()
                 })
                 .collect();
@@ -373,11 +467,11 @@ mod tests {
             }
             let mut rollup = HourlyRollup::new();
             for row in pieces.into_iter().flatten() {
-                rollup.add(row);
+                rollup.add(row).unwrap();
             }
             let rolled = rollup.into_rows();
             let mut whole = HourlyAggregator::new();
-            lines.iter().for_each(|l| whole.add(l));
+            lines.iter().for_each(|l| whole.add(l).unwrap());
             let exact = whole.into_rows();
             prop_assert_eq!(rolled.len(), exact.len());
             for (r, e) in rolled.iter().zip(&exact) {

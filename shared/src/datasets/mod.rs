@@ -188,10 +188,10 @@ pub fn format_utc_second(ts: Timestamp) -> String {
     ts.strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-/// The inverse of [`format_utc_second`].
+/// The inverse of [`format_utc_second`], for instants in [`crate::instant`]'s range only (what a dataset holds).
 pub fn parse_utc_second(text: &str) -> Option<Timestamp> {
     let dt = jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S", text).ok()?.to_datetime().ok()?;
-    jiff::tz::TimeZone::UTC.to_timestamp(dt).ok()
+    jiff::tz::TimeZone::UTC.to_timestamp(dt).ok().filter(|ts| crate::instant::in_range(*ts))
 }
 
 #[cfg(test)]

@@ -27,8 +27,9 @@ use serde_json::Value;
 
 use super::cell::neutralize;
 use super::{RowError, RowReader, format_utc_second, parse_utc_second};
-use crate::decimal::{decimal_from_value, describe};
-use crate::error::{FieldError, RecordError};
+use crate::decimal::describe;
+use crate::error::RecordError;
+use crate::receipt::{FieldReader, check_amount, line_total};
 
 /// The columns of `sales_lines`, in file order.
 pub const COLUMNS: [&str; 22] = [
@@ -85,74 +86,40 @@ pub struct SalesLine {
     pub manager: Option<String>,
 }
 
-/// Reads fields of a record, collecting every error so one message names all of them.
+/// The fields of a landed record, read by the receipt module's [`FieldReader`] (the reader `validate` uses), so
+/// the export accepts exactly the values ingest accepted: `"sku": 123` is the text `"123"` in both.
 struct Fields<'a> {
     record: &'a serde_json::Map<String, Value>,
-    errors: Vec<FieldError>,
+    reader: FieldReader,
 }
 
-impl<'a> Fields<'a> {
+impl Fields<'_> {
     fn fail(&mut self, field: &str, message: impl Into<String>) {
-        self.errors.push(FieldError { path: field.to_string(), message: message.into() });
+        self.reader.fail(field.to_string(), message);
     }
 
-    fn present(&self, field: &str) -> Option<&'a Value> {
+    fn present(&self, field: &str) -> Option<&Value> {
         self.record.get(field).filter(|v| !v.is_null())
     }
 
     fn text(&mut self, field: &str) -> String {
-        match self.optional_text(field) {
-            Some(s) => s,
-            None => {
-                if self.present(field).is_none() {
-                    self.fail(field, "missing");
-                }
-                String::new()
-            }
-        }
+        self.reader.text(self.record, "", field, true).unwrap_or_default()
     }
 
     fn optional_text(&mut self, field: &str) -> Option<String> {
-        match self.present(field)? {
-            Value::String(s) => Some(s.clone()),
-            other => {
-                self.fail(field, format!("expected text, found {}", describe(other)));
-                None
-            }
-        }
+        self.reader.text(self.record, "", field, false)
     }
 
     fn decimal(&mut self, field: &str) -> Decimal {
-        match self.present(field) {
-            None => {
-                self.fail(field, "missing");
-                Decimal::ZERO
-            }
-            Some(_) => self.optional_decimal(field).unwrap_or_default(),
-        }
+        self.reader.decimal(self.record, "", field, true).unwrap_or_default()
     }
 
     fn optional_decimal(&mut self, field: &str) -> Option<Decimal> {
-        let value = self.present(field)?;
-        match decimal_from_value(value) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.fail(field, e);
-                None
-            }
-        }
+        self.reader.decimal(self.record, "", field, false)
     }
 
     fn integer(&mut self, field: &str, range: std::ops::RangeInclusive<i64>) -> i64 {
-        match self.present(field) {
-            None => self.fail(field, "missing"),
-            Some(Value::Number(n)) => match n.as_i64().filter(|i| range.contains(i)) {
-                Some(i) => return i,
-                None => self.fail(field, format!("expected an integer in {range:?}, found {n}")),
-            },
-            Some(other) => self.fail(field, format!("expected an integer, found {}", describe(other))),
-        }
-        0
+        self.reader.integer(self.record, "", field, range).unwrap_or_default()
     }
 }
 
@@ -165,7 +132,7 @@ impl SalesLine {
         let Value::Object(map) = record else {
             return Err(RecordError::field("", format!("expected an object, found {}", describe(record))));
         };
-        let mut f = Fields { record: map, errors: Vec::new() };
+        let mut f = Fields { record: map, reader: FieldReader::new() };
         let receipt_id = f.text("receipt_id");
         let line_no = f.integer("line_no", 0..=i64::from(u32::MAX)) as u32;
         let store_id = f.text("store_id");
@@ -194,8 +161,20 @@ impl SalesLine {
         let quantity = f.decimal("quantity");
         let unit_price = f.decimal("unit_price");
         let discount = f.optional_decimal("discount");
-        let line_total =
-            f.optional_decimal("line_total").unwrap_or_else(|| quantity * unit_price - discount.unwrap_or_default());
+        let line_total = match f.optional_decimal("line_total") {
+            Some(total) => total,
+            None => match line_total(quantity, unit_price, discount).map(check_amount) {
+                Some(Ok(total)) => total,
+                Some(Err(e)) => {
+                    f.fail("line_total", format!("quantity × unit_price − discount: {e}"));
+                    Decimal::ZERO
+                }
+                None => {
+                    f.fail("line_total", "quantity × unit_price − discount: out of range: overflows an exact decimal");
+                    Decimal::ZERO
+                }
+            },
+        };
         let currency = f.optional_text("currency");
         let has_loyalty_card = match f.present("loyalty_card") {
             None => false,
@@ -207,9 +186,7 @@ impl SalesLine {
         let latitude = f.optional_decimal("latitude");
         let longitude = f.optional_decimal("longitude");
         let manager = f.optional_text("manager");
-        if !f.errors.is_empty() {
-            return Err(RecordError::InvalidFields(f.errors));
-        }
+        f.reader.finish()?;
         Ok(SalesLine {
             receipt_id,
             line_no,
@@ -328,7 +305,8 @@ impl SalesLine {
 }
 
 fn truncate_to_second(ts: Timestamp) -> Timestamp {
-    Timestamp::from_second(ts.as_second()).expect("a valid timestamp's seconds are in range")
+    // A valid timestamp's whole second is valid too; the fallback is never taken.
+    Timestamp::from_second(ts.as_second()).unwrap_or(ts)
 }
 
 /// The identity of a receipt line: a 128-bit digest of (receipt_id, line_no). Compaction keeps hundreds of
@@ -402,6 +380,26 @@ pub(crate) mod tests {
         map.insert("unit_price".into(), serde_json::from_str("2.50").unwrap());
         map.insert("line_total".into(), serde_json::from_str(line_total).unwrap());
         v
+    }
+
+    /// Issue 11: a landed line the datasets cannot hold (written by an older version or by hand) is an error
+    /// naming the field, not a panic later.
+    #[test]
+    fn issue_11_a_landed_line_out_of_range_is_an_error() {
+        let mut huge = record("R1", 0, "Baguette", "1", "2.50");
+        huge["unit_price"] = serde_json::from_str("50000000000000000000000000000").unwrap();
+        huge.as_object_mut().unwrap().remove("line_total");
+        let err = SalesLine::from_record(&huge).unwrap_err().to_string();
+        assert!(err.starts_with("unit_price: out of range"), "{err}");
+        let mut product = record("R1", 0, "Baguette", "99999999999999", "2.50");
+        product["unit_price"] = json!("99999999999999");
+        product.as_object_mut().unwrap().remove("line_total");
+        let err = SalesLine::from_record(&product).unwrap_err().to_string();
+        assert!(err.starts_with("line_total: quantity × unit_price − discount: out of range"), "{err}");
+        let mut early = record("R1", 0, "Baguette", "1", "2.50");
+        early["emitted_at"] = json!("-009999-01-02T01:59:59Z");
+        let err = SalesLine::from_record(&early).unwrap_err().to_string();
+        assert!(err.starts_with("emitted_at: out of range"), "{err}");
     }
 
     #[test]

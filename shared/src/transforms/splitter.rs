@@ -2,6 +2,11 @@
 //! named parent fields carried into every child. The selected nodes are moved out of the parent, not cloned;
 //! only the carried fields are copied. A record whose query selects nothing produces no child (it counts as
 //! filtered by this step).
+//!
+//! Identity comes from the parent: the carried fields and the index field are the parent's, never the child's.
+//! A child's own field of a carried name is replaced by the parent's value (or removed when the parent has
+//! none), and a child's own index field is replaced by its index. A receipt line saying `"receipt_id": "V1"`
+//! inside receipt X1, or `"line_no": 0` at index 2, cannot make it another receipt's line or a duplicate.
 
 use std::borrow::Cow;
 
@@ -19,11 +24,12 @@ use crate::jsonpath::Query;
 pub struct SplitterConfig {
     /// RFC 9535 JSONPath selecting the children, e.g. `$.lines[*]` or `$.lines[?@.unit_price < 100]`.
     pub path: String,
-    /// Parent fields copied into every child (when present in the parent). A child's own field of the same
-    /// name wins.
+    /// Parent fields copied into every child. They replace a child's own field of the same name (removed when
+    /// the parent has none): a child cannot claim another parent's identity.
     #[serde(default)]
     pub carry: Vec<String>,
-    /// Field receiving the child's index in its parent array (e.g. `line_no`), so children stay identifiable.
+    /// Field receiving the child's index in its parent array (e.g. `line_no`), so children stay identifiable;
+    /// it replaces a child's own field of that name.
     #[serde(default)]
     pub index_field: Option<String>,
 }
@@ -81,8 +87,8 @@ fn nested(pointers: &[String]) -> bool {
 }
 
 impl Splitter {
-    /// Makes one child: the node's own fields, with the index and the carried parent fields in front (a
-    /// node's own field of the same name wins). A node that is not an object goes under `value`.
+    /// Makes one child: the node's own fields, with the carried parent fields and the index in front (they
+    /// replace the node's own fields of those names). A node that is not an object goes under `value`.
     fn child(&self, node: Value, index: u64, carried: &[(&String, Value)]) -> Value {
         let mut fields = match node {
             Value::Object(fields) => fields,
@@ -92,6 +98,9 @@ impl Splitter {
                 fields
             }
         };
+        for name in self.carry.iter().chain(&self.index_field) {
+            fields.shift_remove(name);
+        }
         let mut at = 0;
         for (name, value) in carried {
             if !fields.contains_key(name.as_str()) {
@@ -153,6 +162,9 @@ impl Splitter {
             Node::Object(fields) => fields,
             Node::Other(value) => BorrowedRecord::single("value", Cow::Borrowed(value)),
         };
+        for name in self.carry.iter().chain(&self.index_field) {
+            child.remove(name);
+        }
         let mut at = 0;
         for (name, value) in carried {
             if !child.contains(name) {
@@ -328,6 +340,27 @@ mod tests {
         let general = run(&splitter("$['lines'][*]", &["receipt_id"], Some("line_no")), receipt());
         assert_eq!(fast, general);
         assert!(run(&splitter("$.nothing[*]", &[], None), receipt()).is_empty());
+    }
+
+    /// Issue 11: carried fields and the index are the parent's, on both paths (Value and borrowed).
+    #[test]
+    fn issue_11_carried_fields_and_the_index_replace_a_childs_own() {
+        let s = splitter("$.lines[*]", &["receipt_id", "loyalty_card"], Some("line_no"));
+        let text = r#"{"receipt_id":"X1","lines":[{"sku":"A","receipt_id":"V1","line_no":0,"loyalty_card":"LC"},{"line_no":0,"sku":"B"}]}"#;
+        let expected = [r#"{"receipt_id":"X1","line_no":0,"sku":"A"}"#, r#"{"receipt_id":"X1","line_no":1,"sku":"B"}"#];
+        let out = run(&s, serde_json::from_str(text).unwrap());
+        assert_eq!(out.iter().map(|v| v.to_string()).collect::<Vec<_>>(), expected);
+        let mut borrowed = Vec::new();
+        s.apply_to_text(text, &mut borrowed).unwrap().unwrap();
+        let written: Vec<String> = borrowed
+            .iter()
+            .map(|r| {
+                let mut out = Vec::new();
+                r.write_json(&mut out).unwrap();
+                String::from_utf8(out).unwrap()
+            })
+            .collect();
+        assert_eq!(written, expected);
     }
 
     #[test]

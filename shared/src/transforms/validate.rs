@@ -1,13 +1,14 @@
 //! `validate`: check records against the receipt model ([`crate::receipt`]); an invalid receipt is rejected
 //! with every field error named. With `normalize` (the default), numeric-string money fields (`"19.99"`) are
-//! rewritten as JSON numbers with the same digits, so later filters compare prices as numbers.
+//! rewritten as JSON numbers with the same digits, so later filters compare prices as numbers, and text fields
+//! that arrived as integers (`"sku": 123`) as the text validation read them as (`"123"`).
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{CompileContext, Transform};
 use crate::error::{ConfigError, RecordError};
-use crate::receipt::{Receipt, normalize_money_fields};
+use crate::receipt::{Receipt, normalize_fields};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,7 +37,7 @@ impl Transform for Validate {
     fn apply(&self, mut record: Value, out: &mut Vec<Value>) -> Result<(), RecordError> {
         Receipt::from_value(&record)?;
         if self.normalize {
-            normalize_money_fields(&mut record);
+            normalize_fields(&mut record);
         }
         out.push(record);
         Ok(())

@@ -1,0 +1,244 @@
+//! Issue 11's regression tests across both functions' core: a receipt goes through the sample pipeline (what
+//! ingest lands), each landed record is read as the export reads it (`SalesLine::from_record`), de-duplicated
+//! and summed into `hourly_sales`. What ingest emits must be what the export writes, with the receipt's identity.
+
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use salesflow_core::Outcome;
+use salesflow_core::datasets::hourly_sales::HourlyAggregator;
+use salesflow_core::datasets::sales_lines::{Deduper, SalesLine};
+use salesflow_core::defaults::sales_pipeline;
+use serde_json::{Value, json};
+
+fn receipt(lines: Value) -> Value {
+    json!({"receipt_id": "X1", "store_id": "S00042", "emitted_at": "2026-11-23T10:15:00+01:00", "currency": "EUR",
+        "lines": lines})
+}
+
+fn line(sku: &str, price: i64) -> Value {
+    json!({"sku": sku, "name": "n", "category": "Dairy", "quantity": 1, "unit_price": price})
+}
+
+/// The landed records of one receipt, or the rejection's text.
+fn landed(receipt: Value) -> Result<Vec<Value>, String> {
+    match sales_pipeline().apply(receipt) {
+        Outcome::Emitted(records) => Ok(records),
+        Outcome::Rejected(r) => Err(r.to_string()),
+        Outcome::Filtered { step } => Err(format!("filtered by step {step}")),
+    }
+}
+
+/// What the export makes of landed records: the lines it writes and the hour's turnover.
+fn exported(records: &[Value]) -> (Vec<SalesLine>, Decimal) {
+    let mut dedup = Deduper::new();
+    let mut hourly = HourlyAggregator::new();
+    let mut lines = Vec::new();
+    for r in records {
+        let line = SalesLine::from_record(r).unwrap_or_else(|e| panic!("the export refused {r}: {e}"));
+        if dedup.first_time(&line) {
+            hourly.add(&line).unwrap();
+            lines.push(line);
+        }
+    }
+    (lines, hourly.into_rows().iter().map(|r| r.turnover).sum())
+}
+
+#[test]
+fn issue_11_a_line_cannot_claim_another_receipt_id() {
+    let mut claimed = line("A", 10);
+    claimed["receipt_id"] = json!("V1");
+    let records = landed(receipt(json!([claimed, line("B", 20)]))).unwrap();
+    let (lines, turnover) = exported(&records);
+    assert_eq!(lines.iter().map(|l| l.receipt_id.as_str()).collect::<Vec<_>>(), ["X1", "X1"]);
+    assert_eq!(turnover, Decimal::from(30));
+    // Not de-duplicated against receipt V1's first line.
+    let v1 = landed(json!({"receipt_id": "V1", "store_id": "S00042", "emitted_at": "2026-11-23T10:15:00+01:00",
+        "currency": "EUR", "lines": [line("Z", 5)]}))
+    .unwrap();
+    let (lines, _) = exported(&[v1, records].concat());
+    assert_eq!(lines.len(), 3);
+}
+
+#[test]
+fn issue_11_two_lines_saying_line_no_0_keep_their_index() {
+    let mut lines = vec![line("A", 10), line("B", 20), line("C", 30)];
+    lines[1]["line_no"] = json!(0);
+    lines[2]["line_no"] = json!(0);
+    let (exported, turnover) = exported(&landed(receipt(json!(lines))).unwrap());
+    assert_eq!(exported.iter().map(|l| l.line_no).collect::<Vec<_>>(), [0, 1, 2]);
+    assert_eq!(turnover, Decimal::from(60), "turnover 60, not 10");
+}
+
+#[test]
+fn issue_11_a_lines_own_store_currency_and_time_are_the_receipts() {
+    let mut own = line("A", 10);
+    own["store_id"] = json!("S99999");
+    own["currency"] = json!("usd");
+    own["emitted_at"] = json!("not a time");
+    own["loyalty_card"] = json!("LC-forged");
+    let (lines, _) = exported(&landed(receipt(json!([own]))).unwrap());
+    let l = &lines[0];
+    assert_eq!((l.store_id.as_str(), l.currency.as_deref()), ("S00042", Some("EUR")));
+    assert_eq!(l.emitted_at.to_string(), "2026-11-23T09:15:00Z");
+    assert!(!l.has_loyalty_card, "a carried field the receipt lacks is not taken from the line");
+}
+
+#[test]
+fn issue_11_numeric_text_fields_are_text_in_both_functions() {
+    let mut numeric = line("A", 10);
+    numeric["sku"] = json!(123);
+    numeric["category"] = json!(7);
+    let mut r = receipt(json!([numeric]));
+    r["receipt_id"] = json!(1001);
+    let records = landed(r.clone()).unwrap();
+    assert_eq!((&records[0]["sku"], &records[0]["category"]), (&json!("123"), &json!("7")), "validate normalizes");
+    let (lines, _) = exported(&records);
+    assert_eq!((lines[0].sku.as_str(), lines[0].category.as_str(), lines[0].receipt_id.as_str()), ("123", "7", "1001"));
+    // Without normalization the landed record keeps the numbers, and the export reads them as validation did.
+    let mut raw = r["lines"][0].clone();
+    for (field, value) in [("receipt_id", json!(1001)), ("line_no", json!(0)), ("store_id", json!("S00042"))] {
+        raw[field] = value;
+    }
+    for (field, value) in [("emitted_at", "2026-11-23T10:15:00+01:00"), ("date", "2026-11-23"), ("weekday", "Monday")] {
+        raw[field] = json!(value);
+    }
+    raw["hour"] = json!(10);
+    let (lines, _) = exported(&[raw]);
+    assert_eq!((lines[0].sku.as_str(), lines[0].category.as_str(), lines[0].receipt_id.as_str()), ("123", "7", "1001"));
+    // What is not a plain integer is refused by validate, as the export would refuse it.
+    for bad in [json!(1.5), json!(-3), json!(true), json!(["a"])] {
+        let mut l = line("A", 10);
+        l["sku"] = bad.clone();
+        let err = landed(receipt(json!([l]))).unwrap_err();
+        assert!(err.contains("lines[0].sku: expected a string"), "{bad}: {err}");
+    }
+}
+
+fn hostile_number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        (0i64..10_000, 0u32..4).prop_map(|(m, s)| Value::from_str_number(&Decimal::new(m, s).to_string())),
+        prop::sample::select(vec![
+            "50000000000000000000000000000",
+            "99999999999999",
+            "999999999999999.99",
+            "1000000000000000",
+            "-7",
+            "1e400",
+            "1e14",
+            "123456789012345678901234567890.123456789",
+            "0.0000000000000000000000000001",
+        ])
+        .prop_map(Value::from_str_number),
+    ]
+}
+
+trait FromStrNumber {
+    fn from_str_number(text: &str) -> Value;
+}
+
+impl FromStrNumber for Value {
+    fn from_str_number(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+}
+
+fn hostile_text() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![
+        4 => "[A-Za-z0-9 =+-]{1,8}".prop_map(|s| Some(json!(s))),
+        1 => (0u64..1000).prop_map(|n| Some(json!(n))),
+        1 => Just(Some(json!(1.5))),
+        1 => Just(Some(Value::Null)),
+        1 => Just(None),
+    ]
+}
+
+fn hostile_line() -> impl Strategy<Value = Value> {
+    let overrides = prop::collection::vec(
+        prop::sample::select(vec![
+            ("receipt_id", json!("V1")),
+            ("line_no", json!(0)),
+            ("line_no", json!("own")),
+            ("store_id", json!("S99999")),
+            ("currency", json!("usd")),
+            ("emitted_at", json!("9999-12-31T23:59:59Z")),
+            ("loyalty_card", json!("LC")),
+            ("line_total", json!(1)),
+        ]),
+        0..3,
+    );
+    (
+        hostile_text(),
+        hostile_text(),
+        hostile_text(),
+        hostile_number(),
+        hostile_number(),
+        prop::option::of(hostile_number()),
+        overrides,
+    )
+        .prop_map(|(sku, name, category, quantity, unit_price, discount, overrides)| {
+            let mut l = serde_json::Map::new();
+            for (field, value) in [("sku", sku), ("name", name), ("category", category)] {
+                if let Some(v) = value {
+                    l.insert(field.into(), v);
+                }
+            }
+            l.insert("quantity".into(), quantity);
+            l.insert("unit_price".into(), unit_price);
+            if let Some(d) = discount {
+                l.insert("discount".into(), d);
+            }
+            for (field, value) in overrides {
+                l.insert(field.into(), value);
+            }
+            Value::Object(l)
+        })
+}
+
+fn hostile_receipt() -> impl Strategy<Value = Value> {
+    let times = prop::sample::select(vec![
+        "2026-11-23T10:15:00+01:00",
+        "2026-11-23T23:59:59.999999999Z",
+        "1970-01-01T00:00:00Z",
+        "9998-12-31T23:59:59Z",
+        "-009999-01-02T01:59:59Z",
+        "9999-12-31T23:59:59Z",
+        "2026-11-30T10:15:00+24:00",
+    ]);
+    (prop::collection::vec(hostile_line(), 1..6), times, prop::sample::select(vec![json!("X1"), json!(77)]))
+        .prop_map(|(lines, at, id)| {
+            json!({"receipt_id": id, "store_id": "S00042", "emitted_at": at, "currency": "EUR", "lines": lines})
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Issue 11: every line ingest emits is written by the export exactly once (no line is refused by the
+    /// export, none is a duplicate of another), with the receipt's identity, and nothing panics.
+    #[test]
+    fn issue_11_every_emitted_line_is_exported_once(r in hostile_receipt()) {
+        let receipt_id = r["receipt_id"].to_string().trim_matches('"').to_string();
+        if let Ok(records) = landed(r) {
+            let (lines, turnover) = exported(&records);
+            prop_assert_eq!(lines.len(), records.len());
+            prop_assert!(lines.iter().all(|l| l.receipt_id == receipt_id && l.store_id == "S00042"));
+            prop_assert_eq!(turnover, lines.iter().map(|l| l.line_total).sum::<Decimal>());
+        }
+    }
+}
+
+/// Issue 12: a receipt repeating a key is rejected at input, naming the key, on both ways of running it.
+#[test]
+fn issue_12_a_receipt_with_a_repeated_key_is_rejected() {
+    let text = br#"{"receipt_id":"X1","store_id":"S00042","emitted_at":"2026-11-23T10:15:00+01:00","currency":"EUR","lines":[{"sku":"A","name":"n","category":"c","quantity":1,"unit_price":1,"unit_price":1000}]}"#;
+    let pipeline = sales_pipeline();
+    match pipeline.apply_json(text) {
+        Outcome::Rejected(r) => {
+            assert!(r.to_string().starts_with("input: invalid JSON: duplicate key \"unit_price\""), "{r}")
+        }
+        other => panic!("accepted: {other:?}"),
+    }
+    let mut out = Vec::new();
+    assert!(matches!(pipeline.write_ndjson(text, &mut out), Outcome::Rejected(_)));
+    assert!(out.is_empty());
+}
