@@ -95,6 +95,30 @@ fn pipeline_check_prints_the_plan_or_every_error() {
 }
 
 #[test]
+fn pipeline_check_tells_whether_the_pipeline_ends_in_the_exports_contract() {
+    let o = salesflow(&["pipeline", "check", "pipelines/sales.yaml"], None);
+    assert!(o.status.success());
+    assert!(
+        text(&o.stdout).contains("contract: ends in the export's contract (sales_lines schema 1)"),
+        "{}",
+        text(&o.stdout)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.yaml");
+    std::fs::write(
+        &wrong,
+        "pipeline:\n  - validate: {}\n  - splitter: {path: \"$.lines[*]\", carry: [receipt_id, store_id, emitted_at], index_field: line_no}\n  - map:\n      - drop: {fields: [category]}\n",
+    )
+    .unwrap();
+    let o = salesflow(&["pipeline", "check", wrong.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert!(out.contains("contract: does not end in the export's contract"), "{out}");
+    assert!(out.contains("  category: missing (removed by pipeline[2].map)"), "{out}");
+    assert!(out.contains("  hour: missing (no step sets it)"), "{out}");
+}
+
+#[test]
 fn time_parts_without_a_zone_use_salesflow_time_zone() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.yaml");
@@ -116,7 +140,7 @@ fn time_parts_without_a_zone_use_salesflow_time_zone() {
     };
     let path = file.to_str().unwrap();
     let o = run("America/New_York", &["pipeline", "check", path], b"");
-    assert!(o.status.success());
+    assert!(o.status.success(), "no sample receipt has `at`: the contract is left untested, not failed");
     let plan = text(&o.stdout);
     assert!(
         plan.contains(

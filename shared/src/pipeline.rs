@@ -350,11 +350,28 @@ impl Pipeline {
     /// Runs a batch of payloads: outcomes counted, rejects listed with their input index, outputs combined into
     /// batches (by the configured combiner, or one unbounded-by-time group when there is none).
     pub fn run<'a>(&self, payloads: impl IntoIterator<Item = &'a [u8]>) -> RunOutput {
+        self.run_with(payloads, false)
+    }
+
+    /// What ingest runs: [`run`](Self::run), and every output checked against the export's contract
+    /// ([`crate::contract`]): an input with an output the export could not read is rejected (step `contract`,
+    /// the reason naming the field) instead of landing.
+    pub fn land<'a>(&self, payloads: impl IntoIterator<Item = &'a [u8]>) -> RunOutput {
+        self.run_with(payloads, true)
+    }
+
+    fn run_with<'a>(&self, payloads: impl IntoIterator<Item = &'a [u8]>, contract: bool) -> RunOutput {
         let mut counts = Counts::default();
         let mut outputs = Vec::new();
         let mut rejects = Vec::new();
         for (input, payload) in payloads.into_iter().enumerate() {
-            let outcome = self.apply_json(payload);
+            let mut outcome = self.apply_json(payload);
+            if contract
+                && let Outcome::Emitted(records) = &outcome
+                && let Some(error) = records.iter().find_map(|r| crate::contract::check(r).err())
+            {
+                outcome = Outcome::Rejected(crate::contract::rejection(error));
+            }
             counts.record(&outcome, self);
             match outcome {
                 Outcome::Emitted(records) => {
@@ -368,6 +385,26 @@ impl Pipeline {
             }
         }
         RunOutput { counts, batches: self.combiner.combine(outputs), rejects }
+    }
+
+    /// The records after each step (`[0]` the input, `[k + 1]` the first output of step `k`; the combiner is
+    /// not a step here) and the outcome: what [`crate::contract::check_pipeline`] reads to blame a step.
+    pub(crate) fn trace(&self, record: Value) -> (Vec<Value>, Outcome) {
+        let mut stages = vec![record.clone()];
+        let mut current = vec![record];
+        for (step, s) in self.steps.iter().enumerate() {
+            let mut next = Vec::new();
+            for record in current.drain(..) {
+                if let Err(error) = s.transform.apply(record, &mut next) {
+                    let rejection = Rejection { step: Some(step), step_kind: s.kind, error };
+                    return (stages, Outcome::Rejected(rejection));
+                }
+            }
+            let Some(first) = next.first() else { return (stages, Outcome::Filtered { step }) };
+            stages.push(first.clone());
+            current = next;
+        }
+        (stages, Outcome::Emitted(current))
     }
 
     /// The compiled plan, one line per step, for `salesflow pipeline check`.

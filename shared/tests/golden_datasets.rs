@@ -9,9 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use salesflow_core::PipelineConfig;
-use salesflow_core::datasets::CsvWriter;
-use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator};
-use salesflow_core::datasets::sales_lines::{self, Deduper, SalesLine};
+use salesflow_core::datasets::landed::LandedConversion;
 use salesflow_core::reference::DirResources;
 
 fn root() -> PathBuf {
@@ -20,17 +18,12 @@ fn root() -> PathBuf {
 
 /// The export's conversion of one landed object: (sales_lines CSV, hourly_sales CSV).
 fn export(landed: &[u8]) -> (Vec<u8>, Vec<u8>) {
-    let mut lines = CsvWriter::new(Vec::new(), &sales_lines::COLUMNS).unwrap();
-    let mut dedup = Deduper::new();
-    let mut hourly = HourlyAggregator::new();
-    for text in landed.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        let line = SalesLine::from_record(&serde_json::from_slice(text).unwrap()).expect("a landed line reads back");
-        if dedup.first_time(&line) {
-            lines.write_row(line.cells().iter().map(|c| c.as_bytes())).unwrap();
-            hourly.add(&line);
-        }
+    let mut conversion = LandedConversion::new();
+    for line in landed.split_inclusive(|&b| b == b'\n') {
+        conversion.add(line).expect("a landed line reads back");
     }
-    (lines.finish().unwrap(), hourly_sales::write_csv(hourly.into_rows()).unwrap().0)
+    let converted = conversion.finish();
+    (converted.sales_lines, converted.hourly_sales)
 }
 
 fn run_case(pipeline_file: &Path, input: &Path, expected_dir: &Path) -> Vec<String> {

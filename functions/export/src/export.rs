@@ -7,9 +7,8 @@ use std::io::{BufRead, BufReader};
 
 use bytes::Bytes;
 use jiff::Timestamp;
-use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator};
-use salesflow_core::datasets::sales_lines::{self, Deduper, SalesLine};
-use salesflow_core::datasets::{CsvWriter, Dataset};
+use salesflow_core::datasets::Dataset;
+use salesflow_core::datasets::landed::{Converted, LandedConversion};
 use salesflow_core::keys::ObjectLocation;
 use salesflow_store::{ObjectStore, content_type};
 use serde::Serialize;
@@ -121,16 +120,9 @@ impl<S: ObjectStore> Exporter<S> {
     }
 }
 
-struct Converted {
-    sales_lines: Vec<u8>,
-    sales_rows: u64,
-    hourly_sales: Vec<u8>,
-    hourly_rows: u64,
-}
-
-/// Streams NDJSON (gzip or plain) into both datasets. Memory holds one line, the de-duplication keys, the hour's
-/// aggregates and the output CSV, never the decoded input. An I/O error here means the object is not
-/// gzip/NDJSON (it is already on local disk): poison.
+/// Streams NDJSON (gzip or plain) through the core's [`LandedConversion`]. Memory holds one line, the
+/// de-duplication keys, the hour's aggregates and the output CSV, never the decoded input. An I/O error here
+/// means the object is not gzip/NDJSON (it is already on local disk): poison.
 fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSummary) -> std::io::Result<Converted> {
     let mut input = BufReader::with_capacity(256 << 10, file);
     let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
@@ -139,45 +131,22 @@ fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSum
     } else {
         Box::new(input)
     };
-    let csv_err = |e: csv::Error| std::io::Error::other(e.to_string());
-    let mut lines = CsvWriter::new(Vec::new(), &sales_lines::COLUMNS).map_err(csv_err)?;
-    let mut dedup = Deduper::new();
-    let mut hourly = HourlyAggregator::new();
+    let mut conversion = LandedConversion::new();
     let mut buf = Vec::with_capacity(8 << 10);
-    let mut line_no = 0u64;
     loop {
         buf.clear();
         if reader.read_until(b'\n', &mut buf)? == 0 {
             break;
         }
-        line_no += 1;
-        let text = buf.trim_ascii();
-        if text.is_empty() {
-            continue;
-        }
-        summary.records_read += 1;
-        let parsed = serde_json::from_slice(text)
-            .map_err(|e| format!("invalid JSON: {e}"))
-            .and_then(|v| SalesLine::from_record(&v).map_err(|e| e.to_string()));
-        let line = match parsed {
-            Ok(line) => line,
-            Err(reason) => {
-                summary.records_rejected += 1;
-                if summary.records_rejected <= LOGGED_REJECTS {
-                    tracing::warn!(%source, line = line_no, %reason, "rejected a landed record");
-                }
-                continue;
+        if let Err(rejected) = conversion.add(&buf) {
+            summary.records_rejected += 1;
+            if summary.records_rejected <= LOGGED_REJECTS {
+                tracing::warn!(%source, line = rejected.line, reason = %rejected.reason, "rejected a landed record");
             }
-        };
-        if !dedup.first_time(&line) {
-            continue;
         }
-        lines.write_row(line.cells().iter().map(|c| c.as_bytes())).map_err(csv_err)?;
-        hourly.add(&line);
     }
-    summary.duplicates_dropped = dedup.dropped();
-    let sales_rows = lines.rows();
-    let sales_lines = lines.finish()?;
-    let (hourly_sales, hourly_rows) = hourly_sales::write_csv(hourly.into_rows()).map_err(csv_err)?;
-    Ok(Converted { sales_lines, sales_rows, hourly_sales, hourly_rows })
+    let converted = conversion.finish();
+    summary.records_read = converted.records_read;
+    summary.duplicates_dropped = converted.duplicates_dropped;
+    Ok(converted)
 }

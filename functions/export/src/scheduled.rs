@@ -247,7 +247,7 @@ impl<S: ObjectStore> Exporter<S> {
                     Ok(w) => w,
                     Err(Skip(e)) => return Ok(Err(Skip(e.clone()))),
                 };
-                if let Err(e) = writer.write_row(line.cells().iter().map(|c| c.as_bytes())) {
+                if let Err(e) = writer.serialize(&line) {
                     return Ok(Err(csv_err(e)));
                 }
                 if writer.bytes_flushed() >= self.config.merged_part_bytes {

@@ -196,7 +196,7 @@ impl<S: ObjectStore> Ingest<S> {
         }
         let decode_rejects = rejects.len() as u64;
 
-        let output = self.pipeline.run(payloads.iter().map(Vec::as_slice));
+        let output = self.pipeline.land(payloads.iter().map(Vec::as_slice));
         let mut counts = output.counts;
         if decode_rejects > 0 {
             counts.records_in += decode_rejects;
