@@ -23,7 +23,7 @@ use salesflow_core::compaction::{
 use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator, HourlyRollup, HourlyRow};
 use salesflow_core::datasets::sales_lines::{self, Deduper, SalesLine};
 use salesflow_core::datasets::{CsvWriter, Dataset, read_rows};
-use salesflow_core::transforms::combiner::EventHour;
+use salesflow_core::keys::EventHour;
 use salesflow_store::{ObjectStore, content_type};
 use serde::Serialize;
 

@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use lambda_runtime::LambdaEvent;
 use salesflow_core::Pipeline;
 use salesflow_core::keys::BatchId;
-use salesflow_core::transforms::combiner::EventHour;
+use salesflow_core::keys::EventHour;
 use salesflow_store::{ObjectStore, Settings, StoreError, content_type};
 use serde::Serialize;
 use tracing::Instrument;
