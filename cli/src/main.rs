@@ -9,6 +9,7 @@ mod input;
 mod invoke;
 mod jsonpath;
 mod local;
+mod logs;
 mod pipeline;
 mod produce;
 mod transform;

@@ -179,3 +179,35 @@ fn generate_is_deterministic_for_a_seed() {
     assert_ne!(a.stdout, c.stdout);
     assert_eq!(text(&a.stdout).lines().count(), 20);
 }
+
+#[test]
+fn invoke_shows_the_handlers_logs_and_the_export_says_why_it_rejected_a_line() {
+    let store = tempfile::tempdir().unwrap();
+    let key = "landed/dt=2026-11-23/hour=08/shardId-000000000001-49590338271490256608559692538361571095921575989136588818-49590338271490256608559692540925702759324208523137515618-0.ndjson.gz";
+    let path = store.path().join("salesflow-data").join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let golden =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden/sales/expected.jsonl")).unwrap();
+    let good = golden.lines().next().unwrap();
+    std::fs::write(&path, format!("{good}\n{{\"receipt_id\": \"broken\"}}\n")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_salesflow"))
+        .args(["invoke", "export", "--event", "events/s3-put.json", "--store", store.path().to_str().unwrap()])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("RUST_LOG", "rejects=warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    let logs: Vec<serde_json::Value> =
+        stderr.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let rejected: Vec<&serde_json::Value> = logs.iter().filter(|l| l["target"] == "rejects").collect();
+    assert_eq!(rejected.len(), 1, "{stderr}");
+    let fields = &rejected[0]["fields"];
+    assert_eq!(fields["key"], format!("s3://salesflow-data/{key}"));
+    assert_eq!(fields["line"], 2);
+    assert!(fields["reason"].as_str().unwrap().contains("line_no: missing"), "{fields}");
+    assert!(
+        !logs.iter().any(|l| l["fields"]["message"] == "exported a landed object"),
+        "RUST_LOG=rejects=warn filters the rest: {stderr}"
+    );
+}

@@ -46,8 +46,8 @@ impl ObjectSummary {
     }
 }
 
-/// How many rejected records are logged one by one per object (the rest are only counted).
-const LOGGED_REJECTS: u64 = 5;
+/// How many rejected lines are logged one by one per object, on target `rejects` (the rest are only counted).
+const LOGGED_REJECTS: u64 = 100;
 
 impl<S: ObjectStore> Exporter<S> {
     /// Exports one landed object. `Ok(None)` for a key outside the landed prefix (logged, not an error);
@@ -141,7 +141,9 @@ fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSum
         if let Err(rejected) = conversion.add(&buf) {
             summary.records_rejected += 1;
             if summary.records_rejected <= LOGGED_REJECTS {
-                tracing::warn!(%source, line = rejected.line, reason = %rejected.reason, "rejected a landed record");
+                tracing::warn!(target: "rejects", key = %source, line = rejected.line, reason = %rejected.reason, "rejected a landed line");
+            } else if summary.records_rejected == LOGGED_REJECTS + 1 {
+                tracing::warn!(target: "rejects", key = %source, "more rejected lines in this object: only counted");
             }
         }
     }
