@@ -38,6 +38,7 @@ struct StoreArgs {
 }
 
 pub fn run(args: InvokeArgs) -> anyhow::Result<ExitCode> {
+    crate::logs::init_stderr();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     match args.function {
         Function::Ingest(args) => runtime.block_on(ingest(&args.event, args.store.as_deref())),

@@ -9,6 +9,7 @@ mod input;
 mod invoke;
 mod jsonpath;
 mod local;
+mod logs;
 mod pipeline;
 mod produce;
 mod transform;
@@ -54,10 +55,15 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PipelineCommand {
-    /// Validate a pipeline file and print its compiled plan, or every error with where it is.
+    /// Validate a pipeline file and print its compiled plan and whether it ends in the export's contract (exit
+    /// 1 when not: ingest would reject its records), or every error with where it is.
     Check {
         /// Pipeline file (YAML or JSON).
         file: PathBuf,
+        /// Receipts (NDJSON) to check the export's contract with, instead of generated ones (needed when the
+        /// pipeline's lookups use another stores table than the embedded one).
+        #[arg(long)]
+        sample: Option<PathBuf>,
     },
 }
 
@@ -66,7 +72,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Transform(args) => transform::run(args),
         Command::Jsonpath(args) => jsonpath::run(args),
-        Command::Pipeline { command: PipelineCommand::Check { file } } => pipeline::check(&file),
+        Command::Pipeline { command: PipelineCommand::Check { file, sample } } => {
+            pipeline::check(&file, sample.as_deref())
+        }
         Command::Generate(args) => generate::run(args),
         Command::Invoke(args) => invoke::run(args),
         Command::Demo(args) => demo::run(args),

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use salesflow_core::contract::{self, ContractCheck};
 use salesflow_core::reference::DirResources;
 use salesflow_core::{ConfigError, DefaultTimeZone, Pipeline, PipelineConfig, defaults};
 
@@ -31,14 +32,29 @@ fn compile(path: &Path, time_zone: &DefaultTimeZone) -> Result<Pipeline, Vec<Con
     PipelineConfig::parse_all(&text)?.compile_with(&DirResources(dir.to_path_buf()), time_zone)
 }
 
-/// `salesflow pipeline check FILE`: the plan (each `time_parts` says its zone and where it came from), or every
-/// error (exit 1).
-pub fn check(path: &Path) -> Result<ExitCode> {
+/// `salesflow pipeline check FILE [--sample RECEIPTS]`: the plan (each `time_parts` says its zone and where it
+/// came from) and whether the pipeline ends in the export's contract, checked on `sample` or generated receipts
+/// (exit 1 when it does not), or every error (exit 1).
+pub fn check(path: &Path, sample: Option<&Path>) -> Result<ExitCode> {
     let code = match compile(path, &default_time_zone()?) {
         Ok(pipeline) => {
             println!("{}: ok, {} steps", path.display(), pipeline.len());
             println!("{}", pipeline.plan());
-            ExitCode::SUCCESS
+            let samples = match sample {
+                Some(file) => std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))?
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .enumerate()
+                    .map(|(i, l)| {
+                        serde_json::from_str(l).with_context(|| format!("{} line {}: not JSON", file.display(), i + 1))
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+                None => contract::sample_receipts(),
+            };
+            let check = contract::check_pipeline(&pipeline, &samples);
+            println!("contract: {check}");
+            if matches!(check, ContractCheck::Broken(_)) { ExitCode::FAILURE } else { ExitCode::SUCCESS }
         }
         Err(errors) => {
             eprintln!("{}: {} error(s)", path.display(), errors.len());

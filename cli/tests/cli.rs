@@ -95,6 +95,30 @@ fn pipeline_check_prints_the_plan_or_every_error() {
 }
 
 #[test]
+fn pipeline_check_tells_whether_the_pipeline_ends_in_the_exports_contract() {
+    let o = salesflow(&["pipeline", "check", "pipelines/sales.yaml"], None);
+    assert!(o.status.success());
+    assert!(
+        text(&o.stdout).contains("contract: ends in the export's contract (sales_lines schema 1)"),
+        "{}",
+        text(&o.stdout)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.yaml");
+    std::fs::write(
+        &wrong,
+        "pipeline:\n  - validate: {}\n  - splitter: {path: \"$.lines[*]\", carry: [receipt_id, store_id, emitted_at], index_field: line_no}\n  - map:\n      - drop: {fields: [category]}\n",
+    )
+    .unwrap();
+    let o = salesflow(&["pipeline", "check", wrong.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert!(out.contains("contract: does not end in the export's contract"), "{out}");
+    assert!(out.contains("  category: missing (removed by pipeline[2].map)"), "{out}");
+    assert!(out.contains("  hour: missing (no step sets it)"), "{out}");
+}
+
+#[test]
 fn time_parts_without_a_zone_use_salesflow_time_zone() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("p.yaml");
@@ -116,7 +140,7 @@ fn time_parts_without_a_zone_use_salesflow_time_zone() {
     };
     let path = file.to_str().unwrap();
     let o = run("America/New_York", &["pipeline", "check", path], b"");
-    assert!(o.status.success());
+    assert!(o.status.success(), "no sample receipt has `at`: the contract is left untested, not failed");
     let plan = text(&o.stdout);
     assert!(
         plan.contains(
@@ -178,4 +202,36 @@ fn generate_refuses_spans_past_the_end_of_time_and_zero_stores() {
         assert!(stderr.contains(message) && !stderr.contains("panicked"), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
+}
+
+#[test]
+fn invoke_shows_the_handlers_logs_and_the_export_says_why_it_rejected_a_line() {
+    let store = tempfile::tempdir().unwrap();
+    let key = "landed/dt=2026-11-23/hour=08/shardId-000000000001-49590338271490256608559692538361571095921575989136588818-49590338271490256608559692540925702759324208523137515618-0.ndjson.gz";
+    let path = store.path().join("salesflow-data").join(key);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let golden =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/golden/sales/expected.jsonl")).unwrap();
+    let good = golden.lines().next().unwrap();
+    std::fs::write(&path, format!("{good}\n{{\"receipt_id\": \"broken\"}}\n")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_salesflow"))
+        .args(["invoke", "export", "--event", "events/s3-put.json", "--store", store.path().to_str().unwrap()])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .env("RUST_LOG", "rejects=warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let stderr = text(&o.stderr);
+    let logs: Vec<serde_json::Value> =
+        stderr.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let rejected: Vec<&serde_json::Value> = logs.iter().filter(|l| l["target"] == "rejects").collect();
+    assert_eq!(rejected.len(), 1, "{stderr}");
+    let fields = &rejected[0]["fields"];
+    assert_eq!(fields["key"], format!("s3://salesflow-data/{key}"));
+    assert_eq!(fields["line"], 2);
+    assert!(fields["reason"].as_str().unwrap().contains("line_no: missing"), "{fields}");
+    assert!(
+        !logs.iter().any(|l| l["fields"]["message"] == "exported a landed object"),
+        "RUST_LOG=rejects=warn filters the rest: {stderr}"
+    );
 }

@@ -42,9 +42,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::datasets::Dataset;
+use crate::keys::EventHour;
 use crate::keys::{Layout, MergedName};
 use crate::manifest::ManifestPlan;
-use crate::transforms::combiner::EventHour;
 
 /// Which merged files replace which pieces in one dataset of one hour. Names are file names in the hour's prefix.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -54,7 +54,8 @@ fn join_fields(errors: &[FieldError]) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
 
-/// A rejected record: which step rejected it and why. `step` is `None` when the payload could not be decoded.
+/// A rejected record: which step rejected it and why. `step` is `None` when the payload could not be decoded
+/// (`step_kind` `input`) or an output broke the landed-line contract (`contract`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {error}", self.step_label())]
 pub struct Rejection {
@@ -64,11 +65,12 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    /// `pipeline[2].validate`, or `input` for a payload that never reached a step.
+    /// `pipeline[2].validate`; without a step index, the kind alone: `input` for a payload that never reached a
+    /// step, `contract` for an output the export could not read.
     pub fn step_label(&self) -> String {
         match self.step {
             Some(i) => format!("pipeline[{i}].{}", self.step_kind),
-            None => "input".to_string(),
+            None => self.step_kind.to_string(),
         }
     }
 }

@@ -18,7 +18,21 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Serialize, Serializer};
 
-use crate::transforms::combiner::EventHour;
+/// A UTC date and hour: the event-time partition of a landed batch (`dt=…/hour=…`), computed once by the
+/// pipeline's batcher ([`crate::transforms::combiner`]) and carried with the batch to its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventHour {
+    pub date: Date,
+    pub hour: i8,
+}
+
+impl EventHour {
+    /// The UTC hour an instant falls in.
+    pub fn of(ts: Timestamp) -> EventHour {
+        let dt = jiff::tz::TimeZone::UTC.to_datetime(ts);
+        EventHour { date: dt.date(), hour: dt.hour() }
+    }
+}
 
 /// The top-level prefixes, each ending in `/`. Configurable so several environments can share a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]

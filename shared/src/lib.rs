@@ -4,6 +4,7 @@
 
 pub mod borrowed;
 pub mod compaction;
+pub mod contract;
 pub mod datasets;
 pub mod decimal;
 pub mod defaults;

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::borrowed::BorrowedRecord;
 use crate::error::{ConfigError, RecordError, Rejection};
+use crate::keys::EventHour;
 use crate::reference::Resources;
 use crate::transforms::combiner::{Batch, Combiner, CombinerConfig};
 use crate::transforms::{CompileContext, DefaultTimeZone, StepConfig, Transform};
@@ -257,6 +258,30 @@ pub enum Outcome<E = Vec<Value>> {
     Rejected(Rejection),
 }
 
+impl<E> Outcome<E> {
+    /// The same outcome with what was emitted changed by `f`.
+    pub fn map<F>(self, f: impl FnOnce(E) -> F) -> Outcome<F> {
+        match self {
+            Outcome::Emitted(e) => Outcome::Emitted(f(e)),
+            Outcome::Filtered { step } => Outcome::Filtered { step },
+            Outcome::Rejected(r) => Outcome::Rejected(r),
+        }
+    }
+}
+
+/// An output record with the partition the batcher computed for it (`None` without a `time_field`).
+pub type Partitioned = (Option<EventHour>, Value);
+
+fn unpartitioned(records: Vec<Partitioned>) -> Vec<Value> {
+    records.into_iter().map(|(_, r)| r).collect()
+}
+
+impl Emitted for Vec<Partitioned> {
+    fn outputs(&self) -> usize {
+        self.len()
+    }
+}
+
 /// What an [`Outcome::Emitted`] holds, counted.
 pub trait Emitted {
     fn outputs(&self) -> usize;
@@ -379,8 +404,13 @@ impl Pipeline {
     /// Parses one JSON payload and applies the pipeline to it. A payload whose objects repeat a key is
     /// rejected as invalid JSON ([`crate::json`]).
     pub fn apply_json(&self, payload: &[u8]) -> Outcome {
+        self.apply_json_partitioned(payload).map(unpartitioned)
+    }
+
+    /// [`apply_json`](Self::apply_json), each output with its partition.
+    fn apply_json_partitioned(&self, payload: &[u8]) -> Outcome<Vec<Partitioned>> {
         match crate::json::check_unique_keys(payload).and_then(|()| serde_json::from_slice::<Value>(payload)) {
-            Ok(record) => self.apply(record),
+            Ok(record) => self.apply_from(0, vec![record]),
             Err(e) => Outcome::Rejected(Rejection {
                 step: None,
                 step_kind: "input",
@@ -392,19 +422,17 @@ impl Pipeline {
     /// Applies every step to one record. A rejection anywhere rejects the whole input (no partial output), so a
     /// fixed record can be replayed without duplicating what already went through.
     pub fn apply(&self, record: Value) -> Outcome {
-        self.apply_from(0, vec![record])
+        self.apply_from(0, vec![record]).map(unpartitioned)
     }
 
-    /// Applies the steps from `first` on (the combiner last, when configured) to the records one input became.
-    fn apply_from(&self, first: usize, mut current: Vec<Value>) -> Outcome {
+    /// Applies the steps from `first` on to the records one input became, then the batcher (when configured)
+    /// partitions each output, once: a record it cannot partition rejects the input, at the combiner's index.
+    fn apply_from(&self, first: usize, mut current: Vec<Value>) -> Outcome<Vec<Partitioned>> {
         let mut next = Vec::new();
-        let combiner: &dyn Transform = &self.combiner;
-        let transforms =
-            self.steps.iter().map(|s| s.transform.as_ref()).chain(self.combiner_configured.then_some(combiner));
-        for (step, transform) in transforms.enumerate().skip(first) {
+        for (step, s) in self.steps.iter().enumerate().skip(first) {
             for record in current.drain(..) {
-                if let Err(error) = transform.apply(record, &mut next) {
-                    return Outcome::Rejected(Rejection { step: Some(step), step_kind: self.step_kind(step), error });
+                if let Err(error) = s.transform.apply(record, &mut next) {
+                    return Outcome::Rejected(Rejection { step: Some(step), step_kind: s.kind, error });
                 }
             }
             if next.is_empty() {
@@ -412,7 +440,17 @@ impl Pipeline {
             }
             std::mem::swap(&mut current, &mut next);
         }
-        Outcome::Emitted(current)
+        let mut partitioned = Vec::with_capacity(current.len());
+        for record in current {
+            match self.combiner.partition_of(&record) {
+                Ok(partition) => partitioned.push((partition, record)),
+                Err(error) => {
+                    let step = self.steps.len();
+                    return Outcome::Rejected(Rejection { step: Some(step), step_kind: self.step_kind(step), error });
+                }
+            }
+        }
+        Outcome::Emitted(partitioned)
     }
 
     /// Applies the pipeline to one JSON payload and appends what it emits to `out`, one compact JSON record per
@@ -466,30 +504,64 @@ impl Pipeline {
             return Some(Outcome::Emitted(current.len()));
         }
         let values = current.iter().map(BorrowedRecord::to_value).collect::<Option<Vec<_>>>()?;
-        Some(write_outcome(self.apply_from(self.borrowed_steps, values), out))
+        Some(write_outcome(self.apply_from(self.borrowed_steps, values).map(unpartitioned), out))
     }
 
     /// Runs a batch of payloads: outcomes counted, rejects listed with their input index, outputs combined into
     /// batches (by the configured combiner, or one unbounded-by-time group when there is none).
     pub fn run<'a>(&self, payloads: impl IntoIterator<Item = &'a [u8]>) -> RunOutput {
+        self.run_with(payloads, false)
+    }
+
+    /// What ingest runs: [`run`](Self::run), and every output checked against the export's contract
+    /// ([`crate::contract`]): an input with an output the export could not read is rejected (step `contract`,
+    /// the reason naming the field) instead of landing.
+    pub fn land<'a>(&self, payloads: impl IntoIterator<Item = &'a [u8]>) -> RunOutput {
+        self.run_with(payloads, true)
+    }
+
+    fn run_with<'a>(&self, payloads: impl IntoIterator<Item = &'a [u8]>, contract: bool) -> RunOutput {
         let mut counts = Counts::default();
         let mut outputs = Vec::new();
         let mut rejects = Vec::new();
         for (input, payload) in payloads.into_iter().enumerate() {
-            let outcome = self.apply_json(payload);
+            let mut outcome = self.apply_json_partitioned(payload);
+            if contract
+                && let Outcome::Emitted(records) = &outcome
+                && let Some(error) = records.iter().find_map(|(_, r)| crate::contract::check(r).err())
+            {
+                outcome = Outcome::Rejected(crate::contract::rejection(error));
+            }
             counts.record(&outcome, self);
             match outcome {
                 Outcome::Emitted(records) => {
-                    for record in records {
-                        let partition = self.combiner.partition_of(&record).expect("checked by the combiner step");
-                        outputs.push((input, partition, record));
-                    }
+                    outputs.extend(records.into_iter().map(|(partition, record)| (input, partition, record)));
                 }
                 Outcome::Filtered { .. } => {}
                 Outcome::Rejected(rejection) => rejects.push(RejectedInput { input, rejection }),
             }
         }
         RunOutput { counts, batches: self.combiner.combine(outputs), rejects }
+    }
+
+    /// The records after each step (`[0]` the input, `[k + 1]` the first output of step `k`; the combiner is
+    /// not a step here) and the outcome: what [`crate::contract::check_pipeline`] reads to blame a step.
+    pub(crate) fn trace(&self, record: Value) -> (Vec<Value>, Outcome) {
+        let mut stages = vec![record.clone()];
+        let mut current = vec![record];
+        for (step, s) in self.steps.iter().enumerate() {
+            let mut next = Vec::new();
+            for record in current.drain(..) {
+                if let Err(error) = s.transform.apply(record, &mut next) {
+                    let rejection = Rejection { step: Some(step), step_kind: s.kind, error };
+                    return (stages, Outcome::Rejected(rejection));
+                }
+            }
+            let Some(first) = next.first() else { return (stages, Outcome::Filtered { step }) };
+            stages.push(first.clone());
+            current = next;
+        }
+        (stages, Outcome::Emitted(current))
     }
 
     /// The compiled plan, one line per step, for `salesflow pipeline check`.

@@ -115,3 +115,36 @@ fn time_parts_use_the_default_zone_given_to_compile_with_unless_they_name_one() 
         ]
     );
 }
+
+#[test]
+fn a_batch_format_the_export_cannot_read_is_refused() {
+    assert_eq!(
+        errors("pipeline:\n  - combiner: {time_field: at, format: json_array}\n"),
+        [
+            "pipeline[0].combiner.format: json_array is not a format the export reads (it reads landed objects as NDJSON, one line per record); use ndjson"
+        ]
+    );
+}
+
+#[test]
+fn the_batcher_partitions_each_output_once_and_carries_the_hour_with_the_batch() {
+    let text = "pipeline:\n  - splitter: {path: \"$.lines[*]\", carry: [at]}\n  - combiner: {time_field: at}\n";
+    let pipeline = PipelineConfig::parse(text).unwrap().compile(&EmbeddedResources(&[])).unwrap();
+    let payloads: [&[u8]; 3] = [
+        br#"{"at": "2026-11-23T09:59:59+01:00", "lines": [{"n": 1}, {"n": 2}]}"#,
+        br#"{"at": "2026-11-23T09:00:00Z", "lines": [{"n": 3}]}"#,
+        br#"{"at": "not a time", "lines": [{"n": 4}]}"#,
+    ];
+    let out = pipeline.run(payloads);
+    let hours: Vec<(String, i8, usize)> = out
+        .batches
+        .iter()
+        .map(|b| (b.partition.unwrap().date.to_string(), b.partition.unwrap().hour, b.records))
+        .collect();
+    assert_eq!(hours, [("2026-11-23".to_string(), 8, 2), ("2026-11-23".to_string(), 9, 1)]);
+    assert_eq!(out.rejects.len(), 1);
+    assert_eq!(out.rejects[0].rejection.step_label(), "pipeline[1].combiner");
+    assert!(
+        matches!(pipeline.apply(serde_json::json!({"lines": [{}]})), Outcome::Rejected(r) if r.error.to_string() == "at: missing (the combiner groups by it)")
+    );
+}

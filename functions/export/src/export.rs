@@ -7,9 +7,8 @@ use std::io::{BufRead, BufReader};
 
 use bytes::Bytes;
 use jiff::Timestamp;
-use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator};
-use salesflow_core::datasets::sales_lines::{self, Deduper, SalesLine};
-use salesflow_core::datasets::{CsvWriter, Dataset};
+use salesflow_core::datasets::Dataset;
+use salesflow_core::datasets::landed::{Converted, LandedConversion};
 use salesflow_core::keys::ObjectLocation;
 use salesflow_store::{ObjectStore, content_type};
 use serde::Serialize;
@@ -47,8 +46,8 @@ impl ObjectSummary {
     }
 }
 
-/// How many rejected records are logged one by one per object (the rest are only counted).
-const LOGGED_REJECTS: u64 = 5;
+/// How many rejected lines are logged one by one per object, on target `rejects` (the rest are only counted).
+const LOGGED_REJECTS: u64 = 100;
 
 /// The longest landed line the export reads (decompressed). A landed line is one sales line (~300 bytes); a
 /// longer one is rejected with its reason and skipped without being held, so a gzip of 1 GB of zeros on one
@@ -159,16 +158,9 @@ impl<S: ObjectStore> Exporter<S> {
     }
 }
 
-struct Converted {
-    sales_lines: Vec<u8>,
-    sales_rows: u64,
-    hourly_sales: Vec<u8>,
-    hourly_rows: u64,
-}
-
-/// Streams NDJSON (gzip or plain) into both datasets. Memory holds one line, the de-duplication keys, the hour's
-/// aggregates and the output CSV, never the decoded input. An I/O error here means the object is not
-/// gzip/NDJSON (it is already on local disk): poison.
+/// Streams NDJSON (gzip or plain) through the core's [`LandedConversion`]. Memory holds one line, the
+/// de-duplication keys, the hour's aggregates and the output CSV, never the decoded input. An I/O error here
+/// means the object is not gzip/NDJSON (it is already on local disk): poison.
 fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSummary) -> std::io::Result<Converted> {
     let mut input = BufReader::with_capacity(256 << 10, file);
     let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
@@ -177,51 +169,23 @@ fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSum
     } else {
         Box::new(input)
     };
-    let csv_err = |e: csv::Error| std::io::Error::other(e.to_string());
-    let mut lines = CsvWriter::new(Vec::new(), &sales_lines::COLUMNS).map_err(csv_err)?;
-    let mut dedup = Deduper::new();
-    let mut hourly = HourlyAggregator::new();
+    let mut conversion = LandedConversion::new();
     let mut buf = Vec::with_capacity(8 << 10);
-    let mut line_no = 0u64;
     loop {
         buf.clear();
         let Some(too_long) = read_bounded_line(reader.as_mut(), &mut buf)? else { break };
-        line_no += 1;
-        let text = buf.trim_ascii();
-        if text.is_empty() && !too_long {
-            continue;
-        }
-        summary.records_read += 1;
-        let parsed = if too_long { Err(format!("line longer than {MAX_LINE_BYTES} bytes")) } else { Ok(text) };
-        let parsed = parsed
-            .and_then(|text| serde_json::from_slice(text).map_err(|e| format!("invalid JSON: {e}")))
-            .and_then(|v| SalesLine::from_record(&v).map_err(|e| e.to_string()));
-        let line = match parsed {
-            Ok(line) => line,
-            Err(reason) => {
-                summary.records_rejected += 1;
-                if summary.records_rejected <= LOGGED_REJECTS {
-                    tracing::warn!(%source, line = line_no, %reason, "rejected a landed record");
-                }
-                continue;
-            }
-        };
-        if !dedup.first_time(&line) {
-            continue;
-        }
-        // The aggregate first: a line whose sum would overflow is rejected from both datasets, not half-written.
-        if let Err(e) = hourly.add(&line) {
+        let outcome = if too_long { Err(conversion.too_long(MAX_LINE_BYTES)) } else { conversion.add(&buf) };
+        if let Err(rejected) = outcome {
             summary.records_rejected += 1;
             if summary.records_rejected <= LOGGED_REJECTS {
-                tracing::warn!(%source, line = line_no, reason = %e, "rejected a landed record");
+                tracing::warn!(target: "rejects", key = %source, line = rejected.line, reason = %rejected.reason, "rejected a landed line");
+            } else if summary.records_rejected == LOGGED_REJECTS + 1 {
+                tracing::warn!(target: "rejects", key = %source, "more rejected lines in this object: only counted");
             }
-            continue;
         }
-        lines.write_row(line.cells().iter().map(|c| c.as_bytes())).map_err(csv_err)?;
     }
-    summary.duplicates_dropped = dedup.dropped();
-    let sales_rows = lines.rows();
-    let sales_lines = lines.finish()?;
-    let (hourly_sales, hourly_rows) = hourly_sales::write_csv(hourly.into_rows()).map_err(csv_err)?;
-    Ok(Converted { sales_lines, sales_rows, hourly_sales, hourly_rows })
+    let converted = conversion.finish();
+    summary.records_read = converted.records_read;
+    summary.duplicates_dropped = converted.duplicates_dropped;
+    Ok(converted)
 }

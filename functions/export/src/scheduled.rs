@@ -23,7 +23,7 @@ use salesflow_core::compaction::{
 use salesflow_core::datasets::hourly_sales::{self, HourlyAggregator, HourlyRollup, HourlyRow};
 use salesflow_core::datasets::sales_lines::{self, Deduper, SalesLine};
 use salesflow_core::datasets::{CsvWriter, Dataset, read_rows};
-use salesflow_core::transforms::combiner::EventHour;
+use salesflow_core::keys::EventHour;
 use salesflow_store::{ObjectStore, content_type};
 use serde::Serialize;
 
@@ -249,7 +249,7 @@ impl<S: ObjectStore> Exporter<S> {
                     Ok(w) => w,
                     Err(Skip(e)) => return Ok(Err(Skip(e.clone()))),
                 };
-                if let Err(e) = writer.write_row(line.cells().iter().map(|c| c.as_bytes())) {
+                if let Err(e) = writer.serialize(&line) {
                     return Ok(Err(csv_err(e)));
                 }
                 if writer.bytes_flushed() >= self.config.merged_part_bytes {

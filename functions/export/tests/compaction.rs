@@ -182,7 +182,7 @@ async fn more_than_a_thousand_files_split_the_manifests() {
     for i in 0..n {
         let line = SalesLine::from_record(&source[i % source.len()]).unwrap();
         let mut w = CsvWriter::new(Vec::new(), &sales_lines::COLUMNS).unwrap();
-        w.write_row(line.cells().iter().map(|c| c.as_bytes())).unwrap();
+        w.serialize(&line).unwrap();
         let key = format!("datasets/sales_lines/dt=2026-11-23/hour=10/shardId-000000000000-{i:05}-{i:05}-0.csv");
         ex.store().inner.put(BUCKET, &key, w.finish().unwrap().into(), "text/csv").await.unwrap();
     }

@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use lambda_runtime::LambdaEvent;
 use salesflow_core::Pipeline;
 use salesflow_core::keys::BatchId;
-use salesflow_core::transforms::combiner::EventHour;
+use salesflow_core::keys::EventHour;
 use salesflow_store::{ObjectStore, Settings, StoreError, content_type};
 use serde::Serialize;
 use tracing::Instrument;
@@ -298,7 +298,7 @@ impl<S: ObjectStore> Ingest<S> {
             }
         }
 
-        let output = self.pipeline.run(payloads.iter().map(Vec::as_slice));
+        let output = self.pipeline.land(payloads.iter().map(Vec::as_slice));
         let mut counts = output.counts;
         counts.records_in += decode_rejects.total;
         counts.rejected += decode_rejects.total;

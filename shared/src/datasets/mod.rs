@@ -5,7 +5,9 @@
 //! neutralized ([`cell`]).
 
 pub mod cell;
+pub mod format;
 pub mod hourly_sales;
+pub mod landed;
 pub mod sales_lines;
 
 use std::io::{Read, Write};
@@ -35,7 +37,7 @@ impl Dataset {
     /// The header row, in file order.
     pub fn columns(self) -> &'static [&'static str] {
         match self {
-            Dataset::SalesLines => &sales_lines::COLUMNS,
+            Dataset::SalesLines => *sales_lines::COLUMNS,
             Dataset::HourlySales => &hourly_sales::COLUMNS,
         }
     }
@@ -124,6 +126,7 @@ impl<W: Write> CsvWriter<W> {
         let mut inner = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
             .quote_style(csv::QuoteStyle::Necessary)
+            .has_headers(false)
             .from_writer(Counting { inner: out, bytes: 0 });
         inner.write_record(columns)?;
         Ok(CsvWriter { inner, rows: 0 })
@@ -136,6 +139,12 @@ impl<W: Write> CsvWriter<W> {
     {
         self.rows += 1;
         self.inner.write_record(cells)
+    }
+
+    /// Writes one row struct (a dataset row type whose serde form gives its cells, in column order).
+    pub fn serialize(&mut self, row: &impl serde::Serialize) -> csv::Result<()> {
+        self.rows += 1;
+        self.inner.serialize(row)
     }
 
     /// Data rows written so far (the header is not counted).
@@ -168,6 +177,25 @@ impl<W: Write> Write for Counting<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// Reads one row into a row struct, by position (the header was checked by [`read_rows`]); the error names
+/// the column.
+pub fn read_row<T: serde::de::DeserializeOwned>(row: &csv::StringRecord, columns: &[&str]) -> Result<T, RowError> {
+    if row.len() != columns.len() {
+        return Err(RowError::new("", format!("expected {} columns, found {}", columns.len(), row.len())));
+    }
+    row.deserialize(None).map_err(|e| match e.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => {
+            let column = err.field().and_then(|i| columns.get(i as usize)).copied().unwrap_or_default();
+            let message = match err.kind() {
+                csv::DeserializeErrorKind::Message(m) => m.clone(),
+                other => other.to_string(),
+            };
+            RowError::new(column, message)
+        }
+        _ => RowError::new("", e.to_string()),
+    })
 }
 
 /// Reads a dataset file: checks the header is exactly `columns`, then yields the data rows.

@@ -1,5 +1,8 @@
-//! `sales_lines`: one CSV row per receipt line, flat and enriched, read from the landed NDJSON records the
-//! sample pipeline (`pipelines/sales.yaml`) produces. Columns, in this order in every file:
+//! `sales_lines`: one CSV row per receipt line, flat and enriched: the landed-line contract. [`SalesLine`] is one
+//! serde type; its fields are the columns, in file order, and each field's `#[serde(with = …)]` format
+//! ([`super::format`]) is its cell. [`SalesLine::from_record`] reads a landed record (what the pipeline's end
+//! produces) into it: ingest checks every output with it ([`crate::contract`]) and the export reads landed
+//! lines with it, so they agree by construction. Columns:
 //!
 //! | column | content |
 //! |---|---|
@@ -16,73 +19,79 @@
 //!
 //! Text cells go through [`super::cell::neutralize`]; numbers are written with exactly their digits.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::LazyLock;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::cell::neutralize;
-use super::{RowError, RowReader, format_utc_second, parse_utc_second};
+use super::format::{self, columns_of};
+use super::{RowError, read_row};
 use crate::decimal::describe;
 use crate::error::RecordError;
 use crate::receipt::{FieldReader, check_amount, line_total};
 
-/// The columns of `sales_lines`, in file order.
-pub const COLUMNS: [&str; 22] = [
-    "receipt_id",
-    "line_no",
-    "store_id",
-    "emitted_at",
-    "date",
-    "hour",
-    "weekday",
-    "category",
-    "sku",
-    "name",
-    "quantity",
-    "unit_price",
-    "discount",
-    "line_total",
-    "currency",
-    "is_return",
-    "has_loyalty_card",
-    "city",
-    "region",
-    "latitude",
-    "longitude",
-    "manager",
-];
+/// The columns of `sales_lines`, in file order: the fields of [`SalesLine`].
+pub static COLUMNS: LazyLock<&'static [&'static str]> = LazyLock::new(columns_of::<SalesLine>);
 
-/// One receipt line as exported.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The version of the landed-line contract [`SalesLine::from_record`] reads (and of the `sales_lines` columns).
+/// Bump it when a field is added, removed or changes meaning.
+pub const SCHEMA: u32 = 1;
+
+/// One receipt line as exported: the contract between ingest and the export. Ingest checks every landed record
+/// becomes one ([`SalesLine::from_record`]), the export reads landed records into it, and the `sales_lines`
+/// header and cells are its serde form (one field, one column, in this order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SalesLine {
+    #[serde(with = "format::text")]
     pub receipt_id: String,
     pub line_no: u32,
+    #[serde(with = "format::text")]
     pub store_id: String,
     /// Truncated to the second.
+    #[serde(with = "format::utc_second")]
     pub emitted_at: Timestamp,
     /// Store-local date, hour and weekday.
+    #[serde(with = "format::date")]
     pub date: Date,
     pub hour: i8,
+    #[serde(with = "format::text")]
     pub weekday: String,
+    #[serde(with = "format::text")]
     pub category: String,
+    #[serde(with = "format::text")]
     pub sku: String,
+    #[serde(with = "format::text")]
     pub name: String,
     /// Negative for a return.
+    #[serde(with = "format::num")]
     pub quantity: Decimal,
+    #[serde(with = "format::num")]
     pub unit_price: Decimal,
+    #[serde(with = "format::opt_num")]
     pub discount: Option<Decimal>,
+    #[serde(with = "format::num")]
     pub line_total: Decimal,
+    #[serde(with = "format::opt_text")]
     pub currency: Option<String>,
+    /// Whether `quantity` is negative (a column of its own so QuickSight can sum returns); always agrees.
+    #[serde(with = "format::flag")]
+    pub is_return: bool,
+    #[serde(with = "format::flag")]
     pub has_loyalty_card: bool,
+    #[serde(with = "format::opt_text")]
     pub city: Option<String>,
+    #[serde(with = "format::opt_text")]
     pub region: Option<String>,
+    #[serde(with = "format::opt_num")]
     pub latitude: Option<Decimal>,
+    #[serde(with = "format::opt_num")]
     pub longitude: Option<Decimal>,
+    #[serde(with = "format::opt_text")]
     pub manager: Option<String>,
 }
 
@@ -203,6 +212,7 @@ impl SalesLine {
             discount,
             line_total,
             currency,
+            is_return: is_negative(quantity),
             has_loyalty_card,
             city,
             region,
@@ -214,7 +224,7 @@ impl SalesLine {
 
     /// A return line: negative quantity.
     pub fn is_return(&self) -> bool {
-        self.quantity.is_sign_negative() && !self.quantity.is_zero()
+        self.is_return
     }
 
     /// The line's identity for de-duplication.
@@ -222,86 +232,18 @@ impl SalesLine {
         LineKey::of(&self.receipt_id, self.line_no)
     }
 
-    /// The CSV cells, in [`COLUMNS`] order.
-    pub fn cells(&self) -> [Cow<'_, str>; 22] {
-        fn text(s: &str) -> Cow<'_, str> {
-            neutralize(s)
-        }
-        fn opt_text(s: &Option<String>) -> Cow<'_, str> {
-            s.as_deref().map(neutralize).unwrap_or(Cow::Borrowed(""))
-        }
-        fn num(d: Decimal) -> Cow<'static, str> {
-            Cow::Owned(d.to_string())
-        }
-        fn opt_num(d: Option<Decimal>) -> Cow<'static, str> {
-            d.map(num).unwrap_or(Cow::Borrowed(""))
-        }
-        fn flag(b: bool) -> Cow<'static, str> {
-            Cow::Borrowed(if b { "1" } else { "0" })
-        }
-        [
-            text(&self.receipt_id),
-            Cow::Owned(self.line_no.to_string()),
-            text(&self.store_id),
-            Cow::Owned(format_utc_second(self.emitted_at)),
-            Cow::Owned(self.date.to_string()),
-            Cow::Owned(self.hour.to_string()),
-            text(&self.weekday),
-            text(&self.category),
-            text(&self.sku),
-            text(&self.name),
-            num(self.quantity),
-            num(self.unit_price),
-            opt_num(self.discount),
-            num(self.line_total),
-            opt_text(&self.currency),
-            flag(self.is_return()),
-            flag(self.has_loyalty_card),
-            opt_text(&self.city),
-            opt_text(&self.region),
-            opt_num(self.latitude),
-            opt_num(self.longitude),
-            opt_text(&self.manager),
-        ]
-    }
-
-    /// Reads a row back (the inverse of [`SalesLine::cells`]); the error names the column.
+    /// Reads a `sales_lines` row back; the error names the column.
     pub fn from_row(row: &csv::StringRecord) -> Result<SalesLine, RowError> {
-        let r = RowReader::new(row, &COLUMNS)?;
-        let flag = |i: usize| match r.cell(i) {
-            "1" => Ok(true),
-            "0" => Ok(false),
-            _ => Err(r.error(i, "expected 1 or 0")),
-        };
-        let line = SalesLine {
-            receipt_id: r.text(0),
-            line_no: u32::try_from(r.parse::<i64>(1, "expected an integer")?)
-                .map_err(|_| r.error(1, "out of range"))?,
-            store_id: r.text(2),
-            emitted_at: parse_utc_second(r.cell(3)).ok_or_else(|| r.error(3, "expected YYYY-MM-DD HH:MM:SS"))?,
-            date: r.parse(4, "expected YYYY-MM-DD")?,
-            hour: i8::try_from(r.parse::<i64>(5, "expected an integer")?).map_err(|_| r.error(5, "out of range"))?,
-            weekday: r.text(6),
-            category: r.text(7),
-            sku: r.text(8),
-            name: r.text(9),
-            quantity: r.num(10)?,
-            unit_price: r.num(11)?,
-            discount: r.opt_num(12)?,
-            line_total: r.num(13)?,
-            currency: r.opt_text(14),
-            has_loyalty_card: flag(16)?,
-            city: r.opt_text(17),
-            region: r.opt_text(18),
-            latitude: r.opt_num(19)?,
-            longitude: r.opt_num(20)?,
-            manager: r.opt_text(21),
-        };
-        if flag(15)? != line.is_return() {
-            return Err(r.error(15, "disagrees with the sign of quantity"));
+        let line: SalesLine = read_row(row, &COLUMNS)?;
+        if line.is_return != is_negative(line.quantity) {
+            return Err(RowError::new("is_return", "disagrees with the sign of quantity"));
         }
         Ok(line)
     }
+}
+
+fn is_negative(d: Decimal) -> bool {
+    d.is_sign_negative() && !d.is_zero()
 }
 
 fn truncate_to_second(ts: Timestamp) -> Timestamp {
@@ -405,7 +347,11 @@ pub(crate) mod tests {
     #[test]
     fn a_landed_record_becomes_a_row_with_documented_cells() {
         let line = SalesLine::from_record(&record("S00042-1", 3, "=cmd|' /C calc'!A0", "-2", "-5.00")).unwrap();
-        let cells: Vec<String> = line.cells().iter().map(|c| c.to_string()).collect();
+        let mut w = CsvWriter::new(Vec::new(), &COLUMNS).unwrap();
+        w.serialize(&line).unwrap();
+        let bytes = w.finish().unwrap();
+        let cells: Vec<String> =
+            read_rows(&bytes[..], &COLUMNS).unwrap().next().unwrap().unwrap().iter().map(|c| c.to_string()).collect();
         assert_eq!(
             cells,
             [
@@ -508,6 +454,7 @@ pub(crate) mod tests {
                         discount: disc,
                         line_total: total,
                         currency: cur,
+                        is_return: is_negative(q),
                         has_loyalty_card: loyal,
                         city: city.filter(|c| !c.is_empty()),
                         region: None,
@@ -524,7 +471,7 @@ pub(crate) mod tests {
         fn rows_round_trip_through_csv(lines in proptest::collection::vec(arb_line(), 0..20)) {
             let mut w = CsvWriter::new(Vec::new(), &COLUMNS).unwrap();
             for l in &lines {
-                w.write_row(l.cells().iter().map(|c| c.as_bytes())).unwrap();
+                w.serialize(l).unwrap();
             }
             let bytes = w.finish().unwrap();
             let back: Vec<SalesLine> =

@@ -1,16 +1,20 @@
-//! `combiner`: gathers the records that come out of the pipeline into batches, grouped by the UTC hour of an
-//! event-time field and bounded by a record count and a byte size, serialized as NDJSON or a JSON array. It
-//! must be the last step. Each batch remembers which input records it came from, so a handler can tell which
-//! inputs are durably stored once some batches are written.
+//! `combiner`: the pipeline's batcher, not a transform (a task, in Vector's terms, where the other steps are
+//! functions). It is written as the last step of a pipeline file, but the pipeline runs it apart: once per
+//! output record it computes the record's partition — the UTC hour of an event-time field, a
+//! [`crate::keys::EventHour`] — and that partition is carried with the record into its batch and on to the
+//! landed key, never parsed again. Batches are bounded by a record count and a byte size and serialized as NDJSON,
+//! the one format the export reads. Each batch remembers which input records it came from, so a handler can tell
+//! which inputs are durably stored once some batches are written.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{CompileContext, Transform};
+use super::CompileContext;
 use crate::decimal::describe;
 use crate::error::{ConfigError, RecordError};
+use crate::keys::EventHour;
 use crate::receipt::parse_instant;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -25,7 +29,7 @@ pub struct CombinerConfig {
     /// At most this many payload bytes per batch, unless one record alone is larger (default 4 MiB).
     #[serde(default = "default_max_bytes")]
     pub max_bytes: usize,
-    /// `ndjson` (default) or `json_array`.
+    /// `ndjson`, the default and the only format the export reads (`json_array` is refused at compile time).
     #[serde(default)]
     pub format: BatchFormat,
 }
@@ -37,27 +41,14 @@ fn default_max_bytes() -> usize {
     4 << 20
 }
 
+/// How a batch is serialized. Only `ndjson` compiles: the export reads landed objects line by line, so a JSON
+/// array would be one unreadable record (`json_array` is still parsed, to refuse it with a reason).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchFormat {
     #[default]
     Ndjson,
     JsonArray,
-}
-
-/// A UTC date and hour: the event-time partition of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EventHour {
-    pub date: jiff::civil::Date,
-    pub hour: i8,
-}
-
-impl EventHour {
-    /// The UTC hour an instant falls in.
-    pub fn of(ts: jiff::Timestamp) -> EventHour {
-        let dt = jiff::tz::TimeZone::UTC.to_datetime(ts);
-        EventHour { date: dt.date(), hour: dt.hour() }
-    }
 }
 
 /// One output batch.
@@ -79,7 +70,6 @@ pub struct Combiner {
     time_field: Option<String>,
     max_records: usize,
     max_bytes: usize,
-    format: BatchFormat,
 }
 
 impl CombinerConfig {
@@ -91,12 +81,17 @@ impl CombinerConfig {
         if self.max_bytes < 1024 {
             errors.push(ctx.error("max_bytes", format!("must be at least 1024, found {}", self.max_bytes)));
         }
+        if self.format == BatchFormat::JsonArray {
+            errors.push(ctx.error(
+                "format",
+                "json_array is not a format the export reads (it reads landed objects as NDJSON, one line per record); use ndjson",
+            ));
+        }
         if errors.is_empty() {
             Ok(Combiner {
                 time_field: self.time_field.clone(),
                 max_records: self.max_records,
                 max_bytes: self.max_bytes,
-                format: self.format,
             })
         } else {
             Err(errors)
@@ -136,7 +131,7 @@ impl Combiner {
                 if let Some(b) = &current
                     && (b.records >= self.max_records || b.payload.len() + extra + 1 > self.max_bytes)
                 {
-                    batches.push(self.finish(current.take().expect("checked")));
+                    batches.extend(current.take());
                     part += 1;
                 }
                 let b = current.get_or_insert_with(|| Batch {
@@ -147,49 +142,22 @@ impl Combiner {
                     last_input: input,
                     payload: Vec::new(),
                 });
-                match self.format {
-                    BatchFormat::Ndjson => {
-                        b.payload.extend_from_slice(&bytes);
-                        b.payload.push(b'\n');
-                    }
-                    BatchFormat::JsonArray => {
-                        b.payload.push(if b.records == 0 { b'[' } else { b',' });
-                        b.payload.extend_from_slice(&bytes);
-                    }
-                }
+                b.payload.extend_from_slice(&bytes);
+                b.payload.push(b'\n');
                 b.records += 1;
                 b.first_input = b.first_input.min(input);
                 b.last_input = b.last_input.max(input);
             }
-            if let Some(b) = current {
-                batches.push(self.finish(b));
-            }
+            batches.extend(current);
         }
         batches
     }
 
-    fn finish(&self, mut batch: Batch) -> Batch {
-        if self.format == BatchFormat::JsonArray {
-            batch.payload.push(b']');
-        }
-        batch
-    }
-}
-
-impl Transform for Combiner {
-    /// Per record, the combiner only checks that the record can be partitioned; batching happens in
-    /// [`Combiner::combine`] once a whole input batch has gone through the pipeline.
-    fn apply(&self, record: Value, out: &mut Vec<Value>) -> Result<(), RecordError> {
-        self.partition_of(&record)?;
-        out.push(record);
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
+    /// One line for `salesflow pipeline check`'s plan.
+    pub fn describe(&self) -> String {
         let by =
             self.time_field.as_ref().map_or(String::from("one group"), |f| format!("grouped by the UTC hour of {f}"));
-        let format = if self.format == BatchFormat::Ndjson { "NDJSON" } else { "JSON array" };
-        format!("{format} batches {by}, at most {} records / {} bytes each", self.max_records, self.max_bytes)
+        format!("NDJSON batches {by}, at most {} records / {} bytes each", self.max_records, self.max_bytes)
     }
 }
 
@@ -235,17 +203,37 @@ mod tests {
     }
 
     #[test]
-    fn byte_bound_and_json_array_format() {
-        let c = combiner(100, 1024, BatchFormat::JsonArray);
+    fn byte_bound() {
+        let c = combiner(100, 1024, BatchFormat::Ndjson);
         let records: Vec<_> = (0..40).map(|i| rec(i, "2026-11-23T09:00:00Z")).collect();
         let batches = c.combine(records);
         assert!(batches.len() > 1);
         for b in &batches {
             assert!(b.payload.len() <= 1024);
-            let parsed: Vec<Value> = serde_json::from_slice(&b.payload).unwrap();
+            let lines = b.payload.split(|&c| c == b'\n').filter(|l| !l.is_empty());
+            let parsed: Vec<Value> = lines.map(|l| serde_json::from_slice(l).unwrap()).collect();
             assert_eq!(parsed.len(), b.records);
         }
         assert_eq!(batches.iter().map(|b| b.records).sum::<usize>(), 40);
+    }
+
+    #[test]
+    fn json_array_is_refused_since_the_export_reads_ndjson() {
+        let ctx = CompileContext {
+            resources: &EmbeddedResources(&[]),
+            time_zone: &Default::default(),
+            path: "pipeline[3].combiner".into(),
+        };
+        let config: CombinerConfig = serde_json::from_str(r#"{"format": "json_array"}"#).unwrap();
+        let errors = config.compile(&ctx).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("pipeline[3].combiner.format: json_array is not a format the export reads"),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]

@@ -149,8 +149,7 @@ impl CheckingStore {
             if let Err(e) = manifest.validate(|_| 0) {
                 problems.push(format!("{key}: {e:?}"));
             }
-            let mut listed: BTreeMap<(Dataset, salesflow_core::transforms::combiner::EventHour), BTreeSet<String>> =
-                BTreeMap::new();
+            let mut listed: BTreeMap<(Dataset, salesflow_core::keys::EventHour), BTreeSet<String>> = BTreeMap::new();
             for uri in manifest.uris() {
                 let ObjectLocation { bucket, key: file } = uri.parse().unwrap();
                 if bucket != BUCKET || !objects.contains_key(&file) {
