@@ -3,12 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use salesflow_fuzz::{block_on, check_batch, ingest, now};
+use salesflow_fuzz::process_and_check;
 use salesflow_ingest::StreamEvent;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(event) = serde_json::from_slice::<StreamEvent>(data) else { return };
-    let ingest = ingest();
-    let report = block_on(ingest.process(event, now()));
-    check_batch(&ingest, &report, None);
+    process_and_check(event, None);
 });

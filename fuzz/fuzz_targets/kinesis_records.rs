@@ -8,7 +8,7 @@ use arbitrary::Arbitrary;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
-use salesflow_fuzz::{SAMPLES, block_on, check_batch, ingest, now};
+use salesflow_fuzz::{SAMPLES, now, process_and_check};
 use salesflow_ingest::kpl::{self, UserRecord};
 use salesflow_ingest::{StreamEvent, StreamRecord};
 use std::io::Write;
@@ -154,7 +154,5 @@ fuzz_target!(|batch: Batch| {
             StreamRecord::new(&batch.shard.shard(), &r.sequence.sequence(i), &r.partition_key, arrival, data)
         })
         .collect();
-    let ingest = ingest();
-    let report = block_on(ingest.process(StreamEvent { records }, now()));
-    check_batch(&ingest, &report, expected);
+    process_and_check(StreamEvent { records }, expected);
 });
