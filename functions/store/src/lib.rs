@@ -2,10 +2,13 @@
 //! implementation ([`S3Store`]), a local-directory one laid out like buckets ([`LocalStore`], `DIR/<bucket>/<key>`)
 //! and [`AnyStore`], the one a command line picks at run time. Errors say whether retrying can help
 //! ([`StoreError::is_transient`]). [`Settings`] reads the environment variables both functions share.
+//! `S3Store` and `AnyStore` need the default feature `s3` (the AWS SDK); the fuzz crate builds without it.
 
+#[cfg(feature = "s3")]
 mod any;
 mod error;
 mod local;
+#[cfg(feature = "s3")]
 mod s3;
 pub mod settings;
 #[cfg(feature = "test-util")]
@@ -13,10 +16,12 @@ pub mod testing;
 
 use std::future::Future;
 
+#[cfg(feature = "s3")]
 pub use any::{AnyStore, StoreChoice};
 pub use bytes::Bytes;
 pub use error::StoreError;
 pub use local::LocalStore;
+#[cfg(feature = "s3")]
 pub use s3::S3Store;
 pub use settings::{EnvError, Settings, time_zone_from_vars};
 
