@@ -141,16 +141,17 @@ impl HourState {
         self.sales_lines.iter().filter(|n| is_piece(n) && replaced.is_none_or(|r| !r.contains(*n))).cloned().collect()
     }
 
-    /// The end of the hour.
+    /// The end of the hour (at most [`Timestamp::MAX`]: a key may name 9999-12-31).
     pub fn end(&self) -> Timestamp {
-        hour_start(self.partition) + SignedDuration::from_hours(1)
+        hour_start(self.partition).checked_add(SignedDuration::from_hours(1)).unwrap_or(Timestamp::MAX)
     }
 }
 
-/// The first instant of an event hour.
+/// The first instant of an event hour, at most [`Timestamp::MAX`] (9999-12-30T22:00Z): an hour read from a key
+/// (`dt=9999-12-31/hour=23`) may lie past it, and must not panic.
 pub fn hour_start(hour: EventHour) -> Timestamp {
     let dt = hour.date.at(hour.hour, 0, 0, 0);
-    jiff::tz::TimeZone::UTC.to_timestamp(dt).expect("an hour of a valid date is a valid instant")
+    jiff::tz::TimeZone::UTC.to_timestamp(dt).unwrap_or(Timestamp::MAX)
 }
 
 /// An hour to compact.
@@ -367,6 +368,13 @@ pub fn plan_manifests(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 (unwrap audit): an hour named by a key past jiff's last instant saturates, never panics.
+    #[test]
+    fn hours_past_the_end_of_time_do_not_panic() {
+        let last = EventHour { date: jiff::civil::date(9999, 12, 31), hour: 23 };
+        assert_eq!(hour_start(last), Timestamp::MAX);
+    }
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
