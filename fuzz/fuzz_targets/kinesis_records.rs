@@ -149,6 +149,9 @@ fuzz_target!(|batch: Batch| {
         .enumerate()
         .map(|(i, r)| {
             let (data, known) = r.payload.encode();
+            // A record whose ids are arbitrary text may be refused whole as a malformed envelope (one outcome,
+            // whatever it holds): its count is known only when both ids have Kinesis formats.
+            let known = known.filter(|_| matches!((&batch.shard, &r.sequence), (Id::Kinesis(_), Id::Kinesis(_))));
             expected = expected.zip(known).map(|(a, b)| a + b);
             let arrival = jiff::Timestamp::from_second(r.arrival_seconds).unwrap_or_else(|_| now());
             StreamRecord::new(&batch.shard.shard(), &r.sequence.sequence(i), &r.partition_key, arrival, data)
