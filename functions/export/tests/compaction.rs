@@ -415,29 +415,34 @@ async fn put_csv(ex: &Exporter<CheckingStore>, key: &str, columns: &[&str], row:
     ex.store().inner.put(BUCKET, key, w.finish().unwrap().into(), "text/csv").await.unwrap();
 }
 
+/// An `hourly_sales` row of store S00042, Bakery, EUR on 2026-11-23 whose turnover no sum can hold twice.
+fn hourly_row<'a>(hour_start: &'a str, hour: &'a str, lines: &'a str) -> [&'a str; 16] {
+    [
+        hour_start,
+        "2026-11-23",
+        hour,
+        "Monday",
+        "S00042",
+        "Lyon",
+        "ARA",
+        "45.7",
+        "4.8",
+        "Chloé",
+        "Bakery",
+        "EUR",
+        "70000000000000000000000000000",
+        lines,
+        "1",
+        "0",
+    ]
+}
+
 #[tokio::test]
 async fn issue_11_an_overflowing_hour_is_skipped_by_rollup_with_a_reason() {
     let ex = Exporter::new(CheckingStore::default(), ExportConfig::default()).with_metrics_output(MetricsOutput::Off);
     for (i, lines) in [(0, "18446744073709551615"), (1, "1")] {
         let key = format!("datasets/hourly_sales/dt=2026-11-23/hour=10/shardId-000000000000-{i:05}-{i:05}-0.csv");
-        let row = [
-            "2026-11-23 10:00:00",
-            "2026-11-23",
-            "11",
-            "Monday",
-            "S00042",
-            "Lyon",
-            "ARA",
-            "45.7",
-            "4.8",
-            "Chloé",
-            "Bakery",
-            "EUR",
-            "70000000000000000000000000000",
-            lines,
-            "1",
-            "0",
-        ];
+        let row = hourly_row("2026-11-23 10:00:00", "11", lines);
         put_csv(&ex, &key, &hourly_sales::COLUMNS, &row).await;
     }
     let s = ex.run_scheduled(at("2026-11-23T10:30:00Z")).await.unwrap();
@@ -478,24 +483,7 @@ async fn issue_11_an_overflowing_hour_is_skipped_by_compaction_with_a_reason() {
             "Chloé",
         ];
         put_csv(&ex, &format!("datasets/sales_lines/dt=2026-11-23/hour=08/{name}"), &sales_lines::COLUMNS, &row).await;
-        let hourly = [
-            "2026-11-23 08:00:00",
-            "2026-11-23",
-            "9",
-            "Monday",
-            "S00042",
-            "Lyon",
-            "ARA",
-            "45.7",
-            "4.8",
-            "Chloé",
-            "Bakery",
-            "EUR",
-            "70000000000000000000000000000",
-            "1",
-            "1",
-            "0",
-        ];
+        let hourly = hourly_row("2026-11-23 08:00:00", "9", "1");
         put_csv(&ex, &format!("datasets/hourly_sales/dt=2026-11-23/hour=08/{name}"), &hourly_sales::COLUMNS, &hourly)
             .await;
     }
