@@ -367,15 +367,11 @@ impl Bucket {
         self.runtime.block_on(self.store.get(&self.name, key)).expect("get").to_vec()
     }
 
-    /// The NDJSON lines of one object, gunzipped when it is gzip.
+    /// The NDJSON lines of one object, decompressed when it is compressed.
     fn ndjson(&self, key: &str) -> Vec<Value> {
         let body = self.get(key);
-        let mut text = String::new();
-        if body.starts_with(&[0x1f, 0x8b]) {
-            flate2::read::MultiGzDecoder::new(&body[..]).read_to_string(&mut text).expect("gzip");
-        } else {
-            text = String::from_utf8(body).expect("UTF-8");
-        }
+        let text =
+            String::from_utf8(salesflow_store::codec::decompress(&body).expect("zstd, gzip or plain")).expect("UTF-8");
         text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
     }
 }

@@ -161,13 +161,8 @@ impl World {
         let mut out = Vec::new();
         for key in self.keys(prefix) {
             let body = self.get(&key);
-            let text = if body.starts_with(&[0x1f, 0x8b]) {
-                let mut s = String::new();
-                flate2::read::MultiGzDecoder::new(&body[..]).read_to_string(&mut s).expect("gzip");
-                s
-            } else {
-                String::from_utf8(body).expect("UTF-8")
-            };
+            let text = String::from_utf8(salesflow_store::codec::decompress(&body).expect("zstd, gzip or plain"))
+                .expect("UTF-8");
             out.extend(
                 text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str::<Value>(l).expect("JSON line")),
             );

@@ -325,14 +325,14 @@ fn check_export_s3_trigger(t: &Template) -> Vec<String> {
         "datasets/hourly_sales/dt=2026-11-23/hour=09/shardId-000000000000-1-2-0.csv",
         "manifests/sales_lines/dt=2026-11-23.json",
         "manifests/hourly_sales/last-7-days.json",
-        "raw/dt=2026-11-23/hour=09/shardId-000000000000-1-2.ndjson.gz",
+        "raw/dt=2026-11-23/hour=09/shardId-000000000000-1-2.ndjson.zst",
         "rejects/dt=2026-11-23/hour=09/shardId-000000000000-1-2.ndjson",
     ] {
         if filter.matches(key) {
             problems.push(format!("{EXPORT}.{name}: filter {filter:?} triggers on {key}"));
         }
     }
-    let landed = "landed/dt=2026-11-23/hour=09/shardId-000000000000-1-2-0.ndjson.gz";
+    let landed = "landed/dt=2026-11-23/hour=09/shardId-000000000000-1-2-0.ndjson.zst";
     if !filter.matches(landed) {
         problems.push(format!("{EXPORT}.{name}: filter {filter:?} does not trigger on {landed}"));
     }

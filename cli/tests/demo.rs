@@ -39,12 +39,8 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn lines_of(path: &Path) -> usize {
-    let file = std::fs::File::open(path).unwrap();
-    if path.extension().is_some_and(|e| e == "gz") {
-        BufReader::new(flate2::read::MultiGzDecoder::new(file)).lines().count()
-    } else {
-        BufReader::new(file).lines().count()
-    }
+    let file = BufReader::new(std::fs::File::open(path).unwrap());
+    salesflow_store::codec::decompressing(file).unwrap().lines().count()
 }
 
 fn dec(v: &Value) -> Decimal {

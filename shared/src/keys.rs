@@ -2,14 +2,15 @@
 //! bucket layout through this module only. Partitions are Hive-style (`dt=YYYY-MM-DD/hour=HH`), in UTC.
 //!
 //! ```text
-//! raw/dt=2026-11-23/hour=09/<shard>-<first seq>-<last seq>.ndjson.gz           arrival time
-//! landed/dt=2026-11-23/hour=09/<shard>-<first seq>-<last seq>-<part>.ndjson.gz  event time
+//! raw/dt=2026-11-23/hour=09/<shard>-<first seq>-<last seq>.ndjson.zst          arrival time
+//! landed/dt=2026-11-23/hour=09/<shard>-<first seq>-<last seq>-<part>.ndjson.zst event time
 //! rejects/dt=2026-11-23/hour=09/<shard>-<first seq>-<last seq>.ndjson          arrival time
 //! datasets/<dataset>/dt=2026-11-23/hour=09/<landed object's name>.csv
 //! manifests/<dataset>/dt=2026-11-23.json, manifests/<dataset>/last-<N>-days.json
 //! ```
 //!
-//! An object (or a listing's prefix) outside its bucket is an [`ObjectLocation`], shown as `s3://bucket/key`.
+//! `raw/` and `landed/` objects are zstd ([`COMPRESSED`]); landed keys written as `.ndjson.gz` (before the
+//! switch to zstd) or `.ndjson` still read as landed objects. An object (or a listing's prefix) outside its bucket is an [`ObjectLocation`], shown as `s3://bucket/key`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -116,6 +117,9 @@ impl BatchId<'_> {
     }
 }
 
+/// The extension of `raw/` and `landed/` objects: zstd-compressed NDJSON.
+pub const COMPRESSED: &str = ".ndjson.zst";
+
 /// `dt=YYYY-MM-DD/hour=HH/`
 pub fn partition_path(hour: EventHour) -> String {
     format!("dt={}/hour={:02}/", hour.date, hour.hour)
@@ -124,12 +128,12 @@ pub fn partition_path(hour: EventHour) -> String {
 impl Layout {
     /// The immutable raw copy of a batch, by arrival time.
     pub fn raw_key(&self, arrival: Timestamp, batch: &BatchId) -> String {
-        format!("{}{}{}.ndjson.gz", self.raw, partition_path(EventHour::of(arrival)), batch.stem())
+        format!("{}{}{}{COMPRESSED}", self.raw, partition_path(EventHour::of(arrival)), batch.stem())
     }
 
     /// One landed object: the records of one event-time partition of a batch (part 0, 1, ... when bounded).
     pub fn landed_key(&self, partition: EventHour, batch: &BatchId, part: usize) -> String {
-        format!("{}{}{}-{part}.ndjson.gz", self.landed, partition_path(partition), batch.stem())
+        format!("{}{}{}-{part}{COMPRESSED}", self.landed, partition_path(partition), batch.stem())
     }
 
     /// The rejects of a batch, by arrival time.
@@ -145,7 +149,7 @@ impl Layout {
         let (hour, name) = rest.strip_prefix("hour=")?.split_once('/')?;
         let date: Date = dt.parse().ok()?;
         let hour: i8 = hour.parse().ok().filter(|h| (0..24).contains(h))?;
-        let name = name.strip_suffix(".ndjson.gz").or_else(|| name.strip_suffix(".ndjson"))?;
+        let name = [COMPRESSED, ".ndjson.gz", ".ndjson"].iter().find_map(|suffix| name.strip_suffix(suffix))?;
         if name.is_empty() || name.contains('/') {
             return None;
         }
@@ -301,14 +305,14 @@ mod tests {
         assert_eq!(
             l.raw_key(at, &b),
             format!(
-                "raw/dt=2026-11-23/hour=09/shardId-000000000001-{}-{}.ndjson.gz",
+                "raw/dt=2026-11-23/hour=09/shardId-000000000001-{}-{}.ndjson.zst",
                 b.first_sequence, b.last_sequence
             )
         );
         let hour = EventHour::of("2026-11-23T00:30:00+01:00".parse().unwrap());
         let landed = l.landed_key(hour, &b, 2);
         assert!(landed.starts_with("landed/dt=2026-11-22/hour=23/shardId-000000000001-"), "{landed}");
-        assert!(landed.ends_with("-2.ndjson.gz"));
+        assert!(landed.ends_with("-2.ndjson.zst"));
         assert!(l.rejects_key(at, &b).starts_with("rejects/dt=2026-11-23/hour=09/"));
         assert_eq!(l.daily_manifest_key("hourly_sales", hour.date), "manifests/hourly_sales/dt=2026-11-22.json");
         assert_eq!(l.rolling_manifest_key("sales_lines", 7), "manifests/sales_lines/last-7-days.json");
@@ -321,6 +325,10 @@ mod tests {
         let key = l.landed_key(hour, &batch(), 0);
         let parsed = l.parse_landed_key(&key).unwrap();
         assert_eq!(parsed.partition, hour);
+        for older in [".ndjson.gz", ".ndjson"] {
+            let older_key = key.replace(COMPRESSED, older);
+            assert_eq!(l.parse_landed_key(&older_key).as_ref(), Some(&parsed), "{older_key}");
+        }
         assert_eq!(
             l.dataset_key("sales_lines", &parsed),
             format!("datasets/sales_lines/dt=2026-11-23/hour=09/{}.csv", parsed.name)

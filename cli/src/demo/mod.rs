@@ -266,7 +266,7 @@ fn print_summary(s: &DemoSummary, plans: &[DayPlan; 2]) {
     );
     println!();
     let b = s.bucket_dir.display();
-    println!("files           {b}/raw/        the stream as it arrived (gzip NDJSON per batch)");
+    println!("files           {b}/raw/        the stream as it arrived (zstd NDJSON per batch)");
     println!("                {b}/landed/     one record per receipt line, per event hour");
     println!("                {b}/rejects/    bad records with the reason");
     println!("                {b}/datasets/   CSV: sales_lines, hourly_sales (what QuickSight imports)");

@@ -1,4 +1,4 @@
-//! Exporting one landed object: stream its NDJSON (gzip or not, told by the magic bytes), drop repeated lines
+//! Exporting one landed object: stream its NDJSON (zstd, gzip or plain, told by the magic bytes), drop repeated lines
 //! (same `receipt_id` and `line_no`), write the `sales_lines` CSV, then the `hourly_sales` CSV, both named after
 //! the landed object so a redelivered notification rewrites the same bytes. `sales_lines` is written first:
 //! compaction relies on an `hourly_sales` piece never existing without its `sales_lines` piece.
@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use salesflow_core::datasets::Dataset;
 use salesflow_core::datasets::landed::{Converted, LandedConversion};
 use salesflow_core::keys::ObjectLocation;
-use salesflow_store::{ObjectStore, content_type};
+use salesflow_store::{ObjectStore, codec, content_type};
 use serde::Serialize;
 
 use crate::{Exporter, HandlerError};
@@ -20,7 +20,7 @@ use crate::{Exporter, HandlerError};
 pub struct ObjectSummary {
     /// The landed object (`s3://bucket/key` in JSON).
     pub source: ObjectLocation,
-    /// `exported`, `missing` (deleted before it was read) or `unreadable` (not gzip/NDJSON: poison, skipped).
+    /// `exported`, `missing` (deleted before it was read) or `unreadable` (corrupt compressed data: poison, skipped).
     pub status: &'static str,
     pub records_read: u64,
     pub records_rejected: u64,
@@ -158,17 +158,11 @@ impl<S: ObjectStore> Exporter<S> {
     }
 }
 
-/// Streams NDJSON (gzip or plain) through the core's [`LandedConversion`]. Memory holds one line, the
+/// Streams NDJSON (zstd, gzip or plain: [`codec::decompressing`]) through the core's [`LandedConversion`]. Memory holds one line, the
 /// de-duplication keys, the hour's aggregates and the output CSV, never the decoded input. An I/O error here
-/// means the object is not gzip/NDJSON (it is already on local disk): poison.
+/// means the object is corrupt compressed data (it is already on local disk): poison.
 fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSummary) -> std::io::Result<Converted> {
-    let mut input = BufReader::with_capacity(256 << 10, file);
-    let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let mut reader: Box<dyn BufRead> = if gzip {
-        Box::new(BufReader::with_capacity(256 << 10, flate2::bufread::MultiGzDecoder::new(input)))
-    } else {
-        Box::new(input)
-    };
+    let mut reader = codec::decompressing(BufReader::with_capacity(256 << 10, file))?;
     let mut conversion = LandedConversion::new();
     let mut buf = Vec::with_capacity(8 << 10);
     loop {

@@ -70,7 +70,7 @@ fn run(file: &str, rounds: usize) {
         let seconds = started.elapsed().as_secs_f64();
         let m = &report.metrics;
         println!(
-            "round {round}: {records} records, {} lines landed in {} objects ({} KB gzip), {} rejected: {:.0} ms, {:.0} records/s, {:.1} MB/s of event",
+            "round {round}: {records} records, {} lines landed in {} objects ({} KB compressed), {} rejected: {:.0} ms, {:.0} records/s, {:.1} MB/s of event",
             report.metrics.counts.outputs,
             m.objects_written,
             m.bytes_landed / 1024,

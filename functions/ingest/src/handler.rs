@@ -8,18 +8,16 @@
 //! the same objects with the same bytes.
 
 use std::convert::Infallible;
-use std::io::Write;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use flate2::{Compression, GzBuilder};
 use jiff::Timestamp;
 use lambda_runtime::LambdaEvent;
 use salesflow_core::Pipeline;
 use salesflow_core::keys::BatchId;
 use salesflow_core::keys::EventHour;
-use salesflow_store::{ObjectStore, Settings, StoreError, content_type};
+use salesflow_store::{ObjectStore, Settings, StoreError, codec, content_type};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -249,8 +247,8 @@ impl<S: ObjectStore> Ingest<S> {
 
         let mut planned = vec![Planned {
             key: layout.raw_key(arrival, &batch),
-            body: gzip_lines(records.iter().map(|r| raw_line(r, &shard))),
-            content_type: content_type::GZIP_NDJSON,
+            body: codec::compress(records.iter().map(|r| raw_line(r, &shard))),
+            content_type: content_type::ZSTD_NDJSON,
             first_record: 0,
             landed: false,
         }];
@@ -309,8 +307,8 @@ impl<S: ObjectStore> Ingest<S> {
             let hour = batch_out.partition.unwrap_or_else(|| EventHour::of(arrival));
             planned.push(Planned {
                 key: layout.landed_key(hour, &batch, batch_out.part),
-                body: gzip_lines(std::iter::once(batch_out.payload)),
-                content_type: content_type::GZIP_NDJSON,
+                body: codec::compress([batch_out.payload]),
+                content_type: content_type::ZSTD_NDJSON,
                 first_record: inputs[batch_out.first_input].record,
                 landed: true,
             });
@@ -394,15 +392,6 @@ impl<S: ObjectStore> Ingest<S> {
         tracing::info!(shard_id = %shard, first_sequence = %first_sequence, last_sequence = %last_sequence, counts = %metrics.counts, objects_written = metrics.objects_written, "batch done");
         BatchReport { response, metrics, written, error }
     }
-}
-
-/// Gzip with a fixed header (no mtime, no name), so the same lines always give the same bytes.
-fn gzip_lines(chunks: impl Iterator<Item = Vec<u8>>) -> Bytes {
-    let mut gz = GzBuilder::new().mtime(0).write(Vec::new(), Compression::default());
-    for chunk in chunks {
-        gz.write_all(&chunk).expect("writing to memory cannot fail");
-    }
-    Bytes::from(gz.finish().expect("writing to memory cannot fail"))
 }
 
 fn json_line(value: &impl Serialize) -> Vec<u8> {

@@ -1,5 +1,5 @@
 //! The Kinesis-triggered ingest Lambda as a library: [`handle`] decodes a batch of Kinesis records (base64, KPL
-//! aggregates, gzip), keeps a raw copy, runs the configured pipeline, lands its batches as gzip NDJSON and the
+//! aggregates, gzip), keeps a raw copy, runs the configured pipeline, lands its batches as zstd NDJSON and the
 //! rejects as NDJSON through an [`salesflow_store::ObjectStore`], and reports the first record that is not
 //! durably stored in `batchItemFailures`. The same code runs in Lambda (`main.rs`), in `salesflow invoke ingest`
 //! and in the local event-source runner.

@@ -16,7 +16,7 @@ use salesflow_store::testing::MemoryStore;
 use serde_json::Value;
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(bytes).unwrap();
     gz.finish().unwrap()
 }

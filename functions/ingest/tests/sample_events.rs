@@ -153,7 +153,7 @@ async fn every_sample_event_lands_the_expected_objects() {
         let contents = contents(ingest.store());
 
         // The raw copy: one line per Kinesis record, data exactly as it arrived.
-        let raw = &contents[&format!("raw/dt=2026-11-23/hour=09/{stem}.ndjson.gz")];
+        let raw = &contents[&format!("raw/dt=2026-11-23/hour=09/{stem}.ndjson.zst")];
         assert_eq!(raw.len(), records.len(), "{name}");
         for (line, record) in raw.iter().zip(records) {
             assert_eq!(line["payload_base64"], record.kinesis.data.as_str(), "{name}");
@@ -163,7 +163,7 @@ async fn every_sample_event_lands_the_expected_objects() {
         // Landed objects: keys by event hour, lines per receipt line, in input order.
         let landed: Vec<(&String, &Vec<Value>)> = contents.iter().filter(|(k, _)| k.starts_with("landed/")).collect();
         let expected_keys: Vec<String> =
-            expected.landed.iter().map(|(hour, _)| format!("landed/{hour}/{stem}-0.ndjson.gz")).collect();
+            expected.landed.iter().map(|(hour, _)| format!("landed/{hour}/{stem}-0.ndjson.zst")).collect();
         assert_eq!(landed.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>(), expected_keys, "{name}");
         let mut lines_landed = 0;
         for ((key, lines), (hour, receipt_ids)) in landed.iter().zip(expected.landed) {

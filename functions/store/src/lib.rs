@@ -2,10 +2,11 @@
 //! implementation ([`S3Store`]), a local-directory one laid out like buckets ([`LocalStore`], `DIR/<bucket>/<key>`)
 //! and [`AnyStore`], the one a command line picks at run time. Errors say whether retrying can help
 //! ([`StoreError::is_transient`]). [`Settings`] reads the environment variables both functions share.
-//! `S3Store` and `AnyStore` need the default feature `s3` (the AWS SDK); the fuzz crate builds without it.
+//! [`codec`] is how `raw/` and `landed/` objects are compressed. `S3Store` and `AnyStore` need the default feature `s3` (the AWS SDK); the fuzz crate builds without it.
 
 #[cfg(feature = "s3")]
 mod any;
+pub mod codec;
 mod error;
 mod local;
 #[cfg(feature = "s3")]
@@ -34,8 +35,8 @@ pub struct ObjectInfo {
 
 /// Content types salesflow writes.
 pub mod content_type {
-    /// Gzip-compressed NDJSON (`.ndjson.gz`), stored compressed: no `Content-Encoding`, readers gunzip.
-    pub const GZIP_NDJSON: &str = "application/gzip";
+    /// Zstd-compressed NDJSON (`.ndjson.zst`, [`crate::codec`]), stored compressed: no `Content-Encoding`.
+    pub const ZSTD_NDJSON: &str = "application/zstd";
     pub const NDJSON: &str = "application/x-ndjson";
     pub const CSV: &str = "text/csv";
     pub const JSON: &str = "application/json";

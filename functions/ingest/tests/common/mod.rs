@@ -3,7 +3,6 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::collections::BTreeMap;
-use std::io::Read;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -52,11 +51,10 @@ pub async fn run<S: ObjectStore>(ingest: &Ingest<S>, event: &StreamEvent) -> Bat
     ingest.process(event.clone(), now()).await
 }
 
-pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    assert_eq!(&bytes[..2], &[0x1F, 0x8B], "not gzip");
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
-    out
+/// The content of a `raw/` or `landed/` object, which must be zstd.
+pub fn unzstd(bytes: &[u8]) -> Vec<u8> {
+    assert_eq!(&bytes[..4], &[0x28, 0xB5, 0x2F, 0xFD], "not zstd");
+    salesflow_store::codec::decompress(bytes).unwrap()
 }
 
 pub fn ndjson(bytes: &[u8]) -> Vec<Value> {
@@ -71,7 +69,7 @@ pub fn contents(store: &MemoryStore) -> BTreeMap<String, Vec<Value>> {
         .objects(BUCKET)
         .into_iter()
         .map(|(key, body)| {
-            let lines = if key.ends_with(".gz") { ndjson(&gunzip(&body)) } else { ndjson(&body) };
+            let lines = if key.ends_with(".zst") { ndjson(&unzstd(&body)) } else { ndjson(&body) };
             (key, lines)
         })
         .collect()
