@@ -1,6 +1,6 @@
-//! Exporting one landed object: stream its NDJSON (zstd, gzip or plain, told by the magic bytes), drop repeated lines
-//! (same `receipt_id` and `line_no`), write the `sales_lines` CSV, then the `hourly_sales` CSV, both named after
-//! the landed object so a redelivered notification rewrites the same bytes. `sales_lines` is written first:
+//! Exporting one landed object: stream its NDJSON (zstd, gzip or plain, told by the magic bytes), drop repeated
+//! lines (same `receipt_id` and `line_no`), write the `sales_lines` CSV, then the `hourly_sales` CSV, both named
+//! after the landed object so a redelivered notification rewrites the same bytes. `sales_lines` is written first:
 //! compaction relies on an `hourly_sales` piece never existing without its `sales_lines` piece.
 
 use std::io::{BufRead, BufReader};
@@ -20,7 +20,8 @@ use crate::{Exporter, HandlerError};
 pub struct ObjectSummary {
     /// The landed object (`s3://bucket/key` in JSON).
     pub source: ObjectLocation,
-    /// `exported`, `missing` (deleted before it was read) or `unreadable` (corrupt compressed data: poison, skipped).
+    /// `exported`, `missing` (deleted before it was read) or `unreadable` (corrupt compressed data: poison,
+    /// skipped).
     pub status: &'static str,
     pub records_read: u64,
     pub records_rejected: u64,
@@ -158,9 +159,9 @@ impl<S: ObjectStore> Exporter<S> {
     }
 }
 
-/// Streams NDJSON (zstd, gzip or plain: [`codec::decompressing`]) through the core's [`LandedConversion`]. Memory holds one line, the
-/// de-duplication keys, the hour's aggregates and the output CSV, never the decoded input. An I/O error here
-/// means the object is corrupt compressed data (it is already on local disk): poison.
+/// Streams NDJSON (zstd, gzip or plain: [`codec::decompressing`]) through the core's [`LandedConversion`].
+/// Memory holds one line, the de-duplication keys, the hour's aggregates and the output CSV, never the decoded
+/// input. An I/O error here means the object is corrupt compressed data (it is already on local disk): poison.
 fn convert(file: std::fs::File, source: &ObjectLocation, summary: &mut ObjectSummary) -> std::io::Result<Converted> {
     let mut reader = codec::decompressing(BufReader::with_capacity(256 << 10, file))?;
     let mut conversion = LandedConversion::new();

@@ -18,20 +18,12 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Compresses `chunks`, in order, into one zstd frame with a checksum. The same chunks always give the same
 /// bytes, so a redelivered batch rewrites an object identically.
 pub fn compress(chunks: impl IntoIterator<Item = impl AsRef<[u8]>>) -> Bytes {
-    let mut out = Vec::new();
-    // Writing to memory cannot fail, and the level and flags are valid constants: errors cannot happen here.
-    let mut encoder = match zstd::stream::Encoder::new(&mut out, LEVEL) {
-        Ok(encoder) => encoder,
-        Err(e) => unreachable!("zstd refused level {LEVEL}: {e}"),
-    };
-    let written = encoder
-        .include_checksum(true)
-        .and_then(|()| chunks.into_iter().try_for_each(|chunk| encoder.write_all(chunk.as_ref())))
-        .and_then(|()| encoder.finish().map(drop));
-    if let Err(e) = written {
-        unreachable!("zstd into memory failed: {e}");
+    let mut encoder = zstd::stream::Encoder::new(Vec::new(), LEVEL).expect("LEVEL is a valid zstd level");
+    encoder.include_checksum(true).expect("the checksum flag is a valid parameter");
+    for chunk in chunks {
+        encoder.write_all(chunk.as_ref()).expect("writing to memory cannot fail");
     }
-    Bytes::from(out)
+    Bytes::from(encoder.finish().expect("writing to memory cannot fail"))
 }
 
 /// The decompressed content of `input`, read as a stream: zstd (one or more frames), gzip (one or more
