@@ -101,6 +101,16 @@ impl<'a> BorrowedRecord<'a> {
         self.fields.retain(|(k, _)| k != name);
     }
 
+    /// Removes a field and returns its value, as `Map::shift_remove` does.
+    pub fn take(&mut self, name: &str) -> Option<Cow<'a, RawValue>> {
+        self.position(name).map(|i| self.fields.remove(i).1)
+    }
+
+    /// Sets a field: its value replaced in place when present, else added last (`Map::insert`'s rule).
+    pub fn set(&mut self, name: Cow<'a, str>, value: Cow<'a, RawValue>) {
+        self.push(name, value);
+    }
+
     /// Adds a field, or replaces its value in place when present: `Value`'s rule for a repeated key.
     fn push(&mut self, name: Cow<'a, str>, value: Cow<'a, RawValue>) {
         match self.position(&name) {

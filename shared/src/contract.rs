@@ -18,6 +18,7 @@ pub use crate::datasets::sales_lines::SCHEMA;
 use crate::datasets::sales_lines::SalesLine;
 use crate::error::{RecordError, Rejection};
 use crate::pipeline::{Outcome, Pipeline};
+use crate::view::ObjectView;
 
 /// The step label of an input rejected because an output of the pipeline is not a sales line.
 pub const STEP: &str = "contract";
@@ -25,6 +26,11 @@ pub const STEP: &str = "contract";
 /// Checks one output of the pipeline against the contract: `Ok` exactly when the export can read it.
 pub fn check(record: &Value) -> Result<SalesLine, RecordError> {
     SalesLine::from_record(record)
+}
+
+/// [`check`] on an object's fields (a borrowed record's, in ingest's borrowed path).
+pub fn check_fields(record: &(impl ObjectView + ?Sized)) -> Result<SalesLine, RecordError> {
+    SalesLine::from_fields(record)
 }
 
 /// The rejection of an input whose output failed [`check`].

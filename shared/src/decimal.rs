@@ -7,19 +7,26 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::{Number, Value};
 
+use crate::view::View;
+
 /// Reads an exact decimal from a JSON number or numeric string. The error says what was found instead.
 pub fn decimal_from_value(value: &Value) -> Result<Decimal, String> {
+    decimal_from_view(&View::of(value))
+}
+
+/// [`decimal_from_value`] on a [`View`] (a value of a tree or a slice of the input).
+pub fn decimal_from_view(value: &View) -> Result<Decimal, String> {
     let text = match value {
-        Value::Number(n) => n.as_str(),
-        Value::String(s) => s.as_str(),
-        other => return Err(format!("expected a decimal, found {}", describe(other))),
+        View::Number(n) => n.as_ref(),
+        View::String(s) => s.as_ref(),
+        other => return Err(format!("expected a decimal, found {}", other.describe())),
     };
     parse_decimal(text).ok_or_else(|| match number_digits(text) {
         Some(digits) if digits > 28 => {
-            format!("{digits} significant digits, more than the 28 an exact decimal holds: {}", describe(value))
+            format!("{digits} significant digits, more than the 28 an exact decimal holds: {}", value.describe())
         }
-        Some(_) => format!("out of range: {} does not fit an exact decimal (28 digits)", describe(value)),
-        None => format!("expected a decimal, found {}", describe(value)),
+        Some(_) => format!("out of range: {} does not fit an exact decimal (28 digits)", value.describe()),
+        None => format!("expected a decimal, found {}", value.describe()),
     })
 }
 
@@ -74,20 +81,7 @@ pub fn decimal_to_value(d: Decimal) -> Value {
 
 /// A short description of a JSON value for error messages: `"abc"`, `null`, `an object`.
 pub fn describe(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            let mut shown: String = s.chars().take(40).collect();
-            if shown.len() < s.len() {
-                shown.push('…');
-            }
-            format!("{shown:?}")
-        }
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-    }
+    View::of(value).describe()
 }
 
 #[cfg(test)]

@@ -10,8 +10,10 @@ use std::str::FromStr;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::Value;
 
-use crate::decimal::decimal_from_value;
+use crate::borrowed::BorrowedRecord;
+use crate::decimal::decimal_from_view;
 use crate::error::RecordError;
+use crate::view::{ObjectView, View};
 
 /// A parsed expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,35 +54,40 @@ impl Expr {
         Ok(e)
     }
 
-    /// Evaluates over a record's fields. `Ok(None)` only for a missing field inside `coalesce`.
+    /// Evaluates over a record's fields.
     pub fn eval(&self, record: &Value) -> Result<Decimal, RecordError> {
-        match self.eval_opt(record, false)? {
-            Some(d) => Ok(d),
-            None => unreachable!("eval_opt is strict outside coalesce"),
+        self.eval_in(record).unwrap_or_else(|| Err(RecordError::field("", "a field path this record cannot follow")))
+    }
+
+    /// Evaluates over the fields of a tree or of a borrowed record; `None` when `fields` cannot look up a
+    /// path the expression names (a nested path in a borrowed record: the caller then uses the `Value` path).
+    pub fn eval_in<F: ExprFields + ?Sized>(&self, fields: &F) -> Option<Result<Decimal, RecordError>> {
+        match self.eval_opt(fields, false) {
+            Ok(Some(d)) => Some(Ok(d)),
+            Ok(None) => Some(Err(RecordError::field("", "coalesce: every argument is missing"))),
+            Err(Stop::Error(e)) => Some(Err(e)),
+            Err(Stop::Unsupported) => None,
         }
     }
 
-    fn eval_opt(&self, record: &Value, lenient: bool) -> Result<Option<Decimal>, RecordError> {
-        let strict = |e: &Expr| e.eval_opt(record, false).map(|d| d.expect("strict evaluation yields a value"));
+    /// `Ok(None)` only for a missing field inside `coalesce` (`lenient`).
+    fn eval_opt<F: ExprFields + ?Sized>(&self, fields: &F, lenient: bool) -> Result<Option<Decimal>, Stop> {
+        let strict = |e: &Expr| match e.eval_opt(fields, false)? {
+            Some(d) => Ok(d),
+            None => Err(Stop::Error(RecordError::field("", "coalesce: every argument is missing"))),
+        };
+        let fail = |path: &str, message: &str| Err(Stop::Error(RecordError::field(path, message)));
         Ok(Some(match self {
             Expr::Number(d) => *d,
             Expr::Field(path) => {
-                let name = path.join(".");
-                let mut node = record;
-                for part in path {
-                    match node.get(part) {
-                        Some(v) => node = v,
-                        None if lenient => return Ok(None),
-                        None => return Err(RecordError::field(name, "missing")),
-                    }
+                let found = fields.at(path).ok_or(Stop::Unsupported)?;
+                match found {
+                    None if lenient => return Ok(None),
+                    None => return fail(&path.join("."), "missing"),
+                    Some(View::Null) if lenient => return Ok(None),
+                    Some(View::Null) => return fail(&path.join("."), "missing (null)"),
+                    Some(v) => decimal_from_view(&v).map_err(|e| Stop::Error(RecordError::field(path.join("."), e)))?,
                 }
-                if node.is_null() {
-                    if lenient {
-                        return Ok(None);
-                    }
-                    return Err(RecordError::field(name, "missing (null)"));
-                }
-                decimal_from_value(node).map_err(|e| RecordError::field(name, e))?
             }
             Expr::Neg(e) => -strict(e)?,
             Expr::Binary(op, l, r) => {
@@ -89,26 +96,25 @@ impl Expr {
                     BinaryOp::Add => l.checked_add(r),
                     BinaryOp::Sub => l.checked_sub(r),
                     BinaryOp::Mul => l.checked_mul(r),
-                    BinaryOp::Div if r.is_zero() => return Err(RecordError::field("", "division by zero")),
+                    BinaryOp::Div if r.is_zero() => return fail("", "division by zero"),
                     BinaryOp::Div => l.checked_div(r),
                 };
-                result.ok_or_else(|| RecordError::field("", "decimal overflow"))?
+                match result {
+                    Some(d) => d,
+                    None => return fail("", "decimal overflow"),
+                }
             }
             Expr::Call(Function::Coalesce, args) => {
                 for a in args {
-                    if let Some(d) = a.eval_opt(record, true)? {
+                    if let Some(d) = a.eval_opt(fields, true)? {
                         return Ok(Some(d));
                     }
                 }
-                return if lenient {
-                    Ok(None)
-                } else {
-                    Err(RecordError::field("", "coalesce: every argument is missing"))
-                };
+                return if lenient { Ok(None) } else { fail("", "coalesce: every argument is missing") };
             }
             Expr::Call(Function::Abs, args) => strict(&args[0])?.abs(),
             Expr::Call(Function::Round, args) => {
-                let digits = round_places(strict(&args[1])?).map_err(|e| RecordError::field("", e))?;
+                let digits = round_places(strict(&args[1])?).map_err(|e| Stop::Error(RecordError::field("", e)))?;
                 strict(&args[0])?.round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero)
             }
             Expr::Call(f @ (Function::Min | Function::Max), args) => {
@@ -120,6 +126,42 @@ impl Expr {
                 best
             }
         }))
+    }
+}
+
+/// Why an evaluation stopped: the record's error, or a lookup the record's form cannot do.
+enum Stop {
+    Error(RecordError),
+    Unsupported,
+}
+
+/// Where an expression reads its fields.
+pub trait ExprFields {
+    /// The value at `path` (`a.b`: `b` of the object `a`), `Some(None)` when missing; `None` when this form of
+    /// record cannot follow the path.
+    fn at(&self, path: &[String]) -> Option<Option<View<'_>>>;
+}
+
+impl ExprFields for Value {
+    fn at(&self, path: &[String]) -> Option<Option<View<'_>>> {
+        let mut node = self;
+        for part in path {
+            match node.get(part) {
+                Some(v) => node = v,
+                None => return Some(None),
+            }
+        }
+        Some(Some(View::of(node)))
+    }
+}
+
+impl ExprFields for BorrowedRecord<'_> {
+    /// Top-level fields only.
+    fn at(&self, path: &[String]) -> Option<Option<View<'_>>> {
+        match path {
+            [name] => Some(self.view(name)),
+            _ => None,
+        }
     }
 }
 

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod receipt;
 pub mod reference;
 pub mod transforms;
+pub mod view;
 
 pub use error::{ConfigError, FieldError, RecordError, Rejection};
 pub use pipeline::{Counts, Outcome, Pipeline, PipelineConfig, RunOutput};

@@ -272,6 +272,15 @@ impl<E> Outcome<E> {
 /// An output record with the partition the batcher computed for it (`None` without a `time_field`).
 pub type Partitioned = (Option<EventHour>, Value);
 
+/// An output record as its compact JSON, with its partition.
+type Serialized = (Option<EventHour>, Vec<u8>);
+
+impl Emitted for Vec<Serialized> {
+    fn outputs(&self) -> usize {
+        self.len()
+    }
+}
+
 fn unpartitioned(records: Vec<Partitioned>) -> Vec<Value> {
     records.into_iter().map(|(_, r)| r).collect()
 }
@@ -468,6 +477,26 @@ impl Pipeline {
     /// The borrowed run of [`write_ndjson`](Self::write_ndjson); `None` when the input needs the `Value` path
     /// (no borrowed step, not one JSON object, or a value a borrowed step cannot decide).
     fn write_borrowed(&self, payload: &[u8], out: &mut Vec<u8>) -> Option<Outcome<usize>> {
+        let current = match self.borrowed_prefix(payload)? {
+            Outcome::Emitted(records) => records,
+            Outcome::Filtered { step } => return Some(Outcome::Filtered { step }),
+            Outcome::Rejected(rejection) => return Some(Outcome::Rejected(rejection)),
+        };
+        if self.borrowed_steps == self.len() {
+            for record in &current {
+                record.write_json(out)?;
+                out.push(b'\n');
+            }
+            return Some(Outcome::Emitted(current.len()));
+        }
+        let values = current.iter().map(BorrowedRecord::to_value).collect::<Option<Vec<_>>>()?;
+        Some(write_outcome(self.apply_from(self.borrowed_steps, values).map(unpartitioned), out))
+    }
+
+    /// The leading steps that have a borrowed form, run on slices of `payload`: what came out of the last of
+    /// them, or the filter or rejection that ended the input. `None` as for
+    /// [`write_borrowed`](Self::write_borrowed).
+    fn borrowed_prefix<'a>(&self, payload: &'a [u8]) -> Option<Outcome<Vec<BorrowedRecord<'a>>>> {
         if self.borrowed_steps == 0 {
             return None;
         }
@@ -477,7 +506,7 @@ impl Pipeline {
         let mut current = Vec::new();
         let mut next = Vec::new();
         for (step, compiled) in self.steps[..self.borrowed_steps].iter().enumerate() {
-            let transform = compiled.transform.borrowed().expect("counted at compile time");
+            let transform = compiled.transform.borrowed()?;
             let mut result = Ok(());
             if step == 0 {
                 result = transform.apply_to_text(text, &mut next)?;
@@ -496,15 +525,7 @@ impl Pipeline {
             }
             std::mem::swap(&mut current, &mut next);
         }
-        if self.borrowed_steps == self.len() {
-            for record in &current {
-                record.write_json(out)?;
-                out.push(b'\n');
-            }
-            return Some(Outcome::Emitted(current.len()));
-        }
-        let values = current.iter().map(BorrowedRecord::to_value).collect::<Option<Vec<_>>>()?;
-        Some(write_outcome(self.apply_from(self.borrowed_steps, values).map(unpartitioned), out))
+        Some(Outcome::Emitted(current))
     }
 
     /// Runs a batch of payloads: outcomes counted, rejects listed with their input index, outputs combined into
@@ -525,13 +546,10 @@ impl Pipeline {
         let mut outputs = Vec::new();
         let mut rejects = Vec::new();
         for (input, payload) in payloads.into_iter().enumerate() {
-            let mut outcome = self.apply_json_partitioned(payload);
-            if contract
-                && let Outcome::Emitted(records) = &outcome
-                && let Some(error) = records.iter().find_map(|(_, r)| crate::contract::check(r).err())
-            {
-                outcome = Outcome::Rejected(crate::contract::rejection(error));
-            }
+            let outcome = match self.land_borrowed(payload, contract) {
+                Some(outcome) => outcome,
+                None => self.land_value(payload, contract),
+            };
             counts.record(&outcome, self);
             match outcome {
                 Outcome::Emitted(records) => {
@@ -542,6 +560,62 @@ impl Pipeline {
             }
         }
         RunOutput { counts, batches: self.combiner.combine(outputs), rejects }
+    }
+
+    /// One payload through every step, each output partitioned, checked against the contract when asked, and
+    /// written as compact JSON: the `Value` way.
+    fn land_value(&self, payload: &[u8], contract: bool) -> Outcome<Vec<Serialized>> {
+        let mut outcome = self.apply_json_partitioned(payload);
+        if contract
+            && let Outcome::Emitted(records) = &outcome
+            && let Some(error) = records.iter().find_map(|(_, r)| crate::contract::check(r).err())
+        {
+            outcome = Outcome::Rejected(crate::contract::rejection(error));
+        }
+        outcome.map(|records| {
+            records
+                .into_iter()
+                .map(|(partition, record)| (partition, serde_json::to_vec(&record).expect("a JSON value serializes")))
+                .collect()
+        })
+    }
+
+    /// [`land_value`](Self::land_value) on slices of the payload when every step has a borrowed form: the same
+    /// outcome and bytes (the partition, the contract and the records read through the same [`crate::view`]
+    /// rules), without a `Value` tree. `None` when the input needs the `Value` path.
+    fn land_borrowed(&self, payload: &[u8], contract: bool) -> Option<Outcome<Vec<Serialized>>> {
+        if self.borrowed_steps != self.steps.len() {
+            return None;
+        }
+        let records = match self.borrowed_prefix(payload)? {
+            Outcome::Emitted(records) => records,
+            Outcome::Filtered { step } => return Some(Outcome::Filtered { step }),
+            Outcome::Rejected(rejection) => return Some(Outcome::Rejected(rejection)),
+        };
+        let mut partitions = Vec::with_capacity(records.len());
+        for record in &records {
+            match self.combiner.partition_in(record) {
+                Ok(partition) => partitions.push(partition),
+                Err(error) => {
+                    let step = self.steps.len();
+                    return Some(Outcome::Rejected(Rejection {
+                        step: Some(step),
+                        step_kind: self.step_kind(step),
+                        error,
+                    }));
+                }
+            }
+        }
+        if contract && let Some(error) = records.iter().find_map(|r| crate::contract::check_fields(r).err()) {
+            return Some(Outcome::Rejected(crate::contract::rejection(error)));
+        }
+        let mut serialized = Vec::with_capacity(records.len());
+        for (record, partition) in records.iter().zip(partitions) {
+            let mut bytes = Vec::with_capacity(512);
+            record.write_json(&mut bytes)?;
+            serialized.push((partition, bytes));
+        }
+        Some(Outcome::Emitted(serialized))
     }
 
     /// The records after each step (`[0]` the input, `[k + 1]` the first output of step `k`; the combiner is
@@ -562,6 +636,13 @@ impl Pipeline {
             current = next;
         }
         (stages, Outcome::Emitted(current))
+    }
+
+    /// The same pipeline with its borrowed forms off: every input through `Value` trees. The reference the
+    /// property tests and the benchmarks compare the borrowed path with (same outcomes, same bytes).
+    pub fn value_path_only(mut self) -> Pipeline {
+        self.borrowed_steps = 0;
+        self
     }
 
     /// The compiled plan, one line per step, for `salesflow pipeline check`.

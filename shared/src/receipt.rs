@@ -6,8 +6,9 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-use crate::decimal::{decimal_from_value, decimal_to_value, describe};
+use crate::decimal::{decimal_from_value, decimal_from_view, decimal_to_value, describe};
 use crate::error::{FieldError, RecordError};
+use crate::view::{ObjectView, View};
 
 /// One receipt as emitted by a store.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,56 +106,68 @@ impl FieldReader {
     /// A text field at `prefix` + `field`. A required one must be present, not null and not empty. A
     /// non-negative integer is read as its text: store, receipt and article ids often arrive as numbers
     /// (`"sku": 123` is `"123"`; `validate` with `normalize` rewrites it so). Any other value is an error.
-    pub fn text(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<String> {
+    pub fn text(
+        &mut self,
+        obj: &(impl ObjectView + ?Sized),
+        prefix: &str,
+        field: &str,
+        required: bool,
+    ) -> Option<String> {
         let path = || format!("{prefix}{field}");
-        match obj.get(field) {
-            None | Some(Value::Null) if !required => None,
-            None | Some(Value::Null) => {
+        match obj.view(field) {
+            None | Some(View::Null) if !required => None,
+            None | Some(View::Null) => {
                 self.fail(path(), "missing");
                 None
             }
-            Some(Value::String(s)) if s.is_empty() && required => {
+            Some(View::String(s)) if s.is_empty() && required => {
                 self.fail(path(), "must not be empty");
                 None
             }
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) if text_number(n) => Some(n.to_string()),
+            Some(View::String(s)) => Some(s.into_owned()),
+            Some(View::Number(n)) if text_number(&n) => Some(n.into_owned()),
             Some(other) => {
-                self.fail(path(), format!("expected a string, found {}", describe(other)));
+                self.fail(path(), format!("expected a string, found {}", other.describe()));
                 None
             }
         }
     }
 
     /// An exact decimal (a JSON number or numeric string) smaller than [`MAX_AMOUNT`] in magnitude.
-    pub fn decimal(&mut self, obj: &Map<String, Value>, prefix: &str, field: &str, required: bool) -> Option<Decimal> {
+    pub fn decimal(
+        &mut self,
+        obj: &(impl ObjectView + ?Sized),
+        prefix: &str,
+        field: &str,
+        required: bool,
+    ) -> Option<Decimal> {
         let path = || format!("{prefix}{field}");
-        match obj.get(field) {
-            None | Some(Value::Null) if !required => None,
-            None | Some(Value::Null) => {
+        match obj.view(field) {
+            None | Some(View::Null) if !required => None,
+            None | Some(View::Null) => {
                 self.fail(path(), "missing");
                 None
             }
-            Some(v) => decimal_from_value(v).and_then(check_amount).map_err(|e| self.fail(path(), e)).ok(),
+            Some(v) => decimal_from_view(&v).and_then(check_amount).map_err(|e| self.fail(path(), e)).ok(),
         }
     }
 
     /// A required integer in `range`.
     pub fn integer(
         &mut self,
-        obj: &Map<String, Value>,
+        obj: &(impl ObjectView + ?Sized),
         prefix: &str,
         field: &str,
         range: std::ops::RangeInclusive<i64>,
     ) -> Option<i64> {
         let path = || format!("{prefix}{field}");
-        match obj.get(field) {
-            None | Some(Value::Null) => self.fail(path(), "missing"),
-            Some(Value::Number(n)) => match n.as_i64().filter(|i| range.contains(i)) {
+        match obj.view(field) {
+            None | Some(View::Null) => self.fail(path(), "missing"),
+            Some(View::Number(n)) => match n.parse::<i64>().ok().filter(|i| range.contains(i)) {
                 Some(i) => return Some(i),
                 None => self.fail(path(), format!("expected an integer in {range:?}, found {n}")),
             },
-            Some(other) => self.fail(path(), format!("expected an integer, found {}", describe(other))),
+            Some(other) => self.fail(path(), format!("expected an integer, found {}", other.describe())),
         }
         None
     }
@@ -162,13 +175,95 @@ impl FieldReader {
 
 /// Whether a JSON number stands for a text field's value: a non-negative integer written without sign,
 /// fraction or exponent (`123`, not `1.5`, `-3` or `1e3`).
-fn text_number(n: &serde_json::Number) -> bool {
-    let text = n.as_str();
+pub fn text_number(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn extra_fields(obj: &Map<String, Value>, known: &[&str]) -> Map<String, Value> {
     obj.iter().filter(|(k, _)| !known.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// A receipt's own fields (not its lines), as [`read_header`] read them.
+pub(crate) struct Header {
+    pub receipt_id: Option<String>,
+    pub store_id: Option<String>,
+    pub loyalty_card: Option<String>,
+    pub currency: Option<String>,
+    pub emitted_at: Option<Timestamp>,
+}
+
+/// Reads and checks a receipt's own fields: one set of rules for the `Value` and the borrowed `validate`.
+pub(crate) fn read_header(obj: &(impl ObjectView + ?Sized), r: &mut FieldReader) -> Header {
+    let receipt_id = r.text(obj, "", "receipt_id", true);
+    let store_id = r.text(obj, "", "store_id", true);
+    let loyalty_card = r.text(obj, "", "loyalty_card", false);
+    let currency = r.text(obj, "", "currency", true);
+    if let Some(c) = &currency
+        && iso_currency::Currency::from_code(c).is_none()
+    {
+        r.fail("currency".into(), format!("expected an ISO 4217 currency code such as EUR, found {c:?}"));
+    }
+    let emitted_at = r.text(obj, "", "emitted_at", true).and_then(|t| match parse_instant(&t) {
+        Ok(ts) => Some(ts),
+        Err(e) => {
+            r.fail("emitted_at".into(), e);
+            None
+        }
+    });
+    Header { receipt_id, store_id, loyalty_card, currency, emitted_at }
+}
+
+/// Checks a receipt's `lines` field is there and an array: `true` when its items are to be read (an empty
+/// array is then refused by [`no_lines`]).
+pub(crate) fn lines_are_an_array(lines: Option<View>, r: &mut FieldReader) -> bool {
+    match lines {
+        None | Some(View::Null) => r.fail("lines".into(), "missing"),
+        Some(View::Array) => return true,
+        Some(other) => r.fail("lines".into(), format!("expected an array of lines, found {}", other.describe())),
+    }
+    false
+}
+
+/// The error of a receipt whose `lines` is an empty array.
+pub(crate) fn no_lines(r: &mut FieldReader) {
+    r.fail("lines".into(), "a receipt needs at least one line");
+}
+
+/// The error of a line `i` that is not an object.
+pub(crate) fn not_a_line(i: usize, item: &View, r: &mut FieldReader) {
+    r.fail(format!("lines[{i}]"), format!("expected a line object, found {}", item.describe()));
+}
+
+/// A line's fields, as [`read_line`] read them: sku, name, category, quantity, unit price, discount.
+pub(crate) type LineFields = (String, String, String, Decimal, Decimal, Option<Decimal>);
+
+/// Reads and checks line `i` of a receipt: `Some` when every field is readable (the reader may still hold
+/// errors of the line's amounts).
+pub(crate) fn read_line(line: &impl ObjectView, i: usize, r: &mut FieldReader) -> Option<LineFields> {
+    let prefix = format!("lines[{i}].");
+    let sku = r.text(line, &prefix, "sku", true);
+    let name = r.text(line, &prefix, "name", true);
+    let category = r.text(line, &prefix, "category", true);
+    let quantity = r.decimal(line, &prefix, "quantity", true);
+    let unit_price = r.decimal(line, &prefix, "unit_price", true);
+    let discount = r.decimal(line, &prefix, "discount", false);
+    if unit_price.is_some_and(|p| p.is_sign_negative() && !p.is_zero()) {
+        r.fail(format!("{prefix}unit_price"), "must not be negative (a return has a negative quantity)");
+    }
+    if let (Some(quantity), Some(unit_price), Some(discount)) = (quantity, unit_price, discount)
+        && let Some(gross) = quantity.checked_mul(unit_price)
+        && discount > gross.abs()
+    {
+        r.fail(format!("{prefix}discount"), format!("{discount} is larger than quantity × unit_price ({gross})"));
+    }
+    if let (Some(quantity), Some(unit_price)) = (quantity, unit_price)
+        && let Err(e) = line_total(quantity, unit_price, discount)
+            .ok_or_else(|| "out of range: overflows an exact decimal".to_string())
+            .and_then(check_amount)
+    {
+        r.fail(format!("lines[{i}]"), format!("quantity × unit_price − discount: {e}"));
+    }
+    Some((sku?, name?, category?, quantity?, unit_price?, discount))
 }
 
 impl Receipt {
@@ -178,80 +273,33 @@ impl Receipt {
             return Err(RecordError::field("", format!("expected a receipt object, found {}", describe(value))));
         };
         let mut r = FieldReader::new();
-        let receipt_id = r.text(obj, "", "receipt_id", true);
-        let store_id = r.text(obj, "", "store_id", true);
-        let loyalty_card = r.text(obj, "", "loyalty_card", false);
-        let currency = r.text(obj, "", "currency", true);
-        if let Some(c) = &currency
-            && iso_currency::Currency::from_code(c).is_none()
-        {
-            r.fail("currency".into(), format!("expected an ISO 4217 currency code such as EUR, found {c:?}"));
-        }
-        let emitted_at = r.text(obj, "", "emitted_at", true).and_then(|t| match parse_instant(&t) {
-            Ok(ts) => Some(ts),
-            Err(e) => {
-                r.fail("emitted_at".into(), e);
-                None
-            }
-        });
+        let header = read_header(obj, &mut r);
         let mut lines = Vec::new();
-        match obj.get("lines") {
-            None | Some(Value::Null) => r.fail("lines".into(), "missing"),
-            Some(Value::Array(items)) if items.is_empty() => {
-                r.fail("lines".into(), "a receipt needs at least one line")
+        if lines_are_an_array(obj.view("lines"), &mut r)
+            && let Some(Value::Array(items)) = obj.get("lines")
+        {
+            if items.is_empty() {
+                no_lines(&mut r);
             }
-            Some(Value::Array(items)) => {
-                for (i, item) in items.iter().enumerate() {
-                    let prefix = format!("lines[{i}].");
-                    let Some(line) = item.as_object() else {
-                        r.fail(format!("lines[{i}]"), format!("expected a line object, found {}", describe(item)));
-                        continue;
-                    };
-                    let sku = r.text(line, &prefix, "sku", true);
-                    let name = r.text(line, &prefix, "name", true);
-                    let category = r.text(line, &prefix, "category", true);
-                    let quantity = r.decimal(line, &prefix, "quantity", true);
-                    let unit_price = r.decimal(line, &prefix, "unit_price", true);
-                    let discount = r.decimal(line, &prefix, "discount", false);
-                    if unit_price.is_some_and(|p| p.is_sign_negative() && !p.is_zero()) {
-                        r.fail(
-                            format!("{prefix}unit_price"),
-                            "must not be negative (a return has a negative quantity)",
-                        );
-                    }
-                    if let (Some(quantity), Some(unit_price), Some(discount)) = (quantity, unit_price, discount)
-                        && let Some(gross) = quantity.checked_mul(unit_price)
-                        && discount > gross.abs()
-                    {
-                        r.fail(
-                            format!("{prefix}discount"),
-                            format!("{discount} is larger than quantity × unit_price ({gross})"),
-                        );
-                    }
-                    if let (Some(quantity), Some(unit_price)) = (quantity, unit_price)
-                        && let Err(e) = line_total(quantity, unit_price, discount)
-                            .ok_or_else(|| "out of range: overflows an exact decimal".to_string())
-                            .and_then(check_amount)
-                    {
-                        r.fail(format!("lines[{i}]"), format!("quantity × unit_price − discount: {e}"));
-                    }
-                    if let (Some(sku), Some(name), Some(category), Some(quantity), Some(unit_price)) =
-                        (sku, name, category, quantity, unit_price)
-                    {
-                        lines.push(ReceiptLine {
-                            sku,
-                            name,
-                            category,
-                            quantity,
-                            unit_price,
-                            discount,
-                            extra: extra_fields(line, &LINE_FIELDS),
-                        });
-                    }
+            for (i, item) in items.iter().enumerate() {
+                let Some(line) = item.as_object() else {
+                    not_a_line(i, &View::of(item), &mut r);
+                    continue;
+                };
+                if let Some((sku, name, category, quantity, unit_price, discount)) = read_line(line, i, &mut r) {
+                    lines.push(ReceiptLine {
+                        sku,
+                        name,
+                        category,
+                        quantity,
+                        unit_price,
+                        discount,
+                        extra: extra_fields(line, &LINE_FIELDS),
+                    });
                 }
             }
-            Some(other) => r.fail("lines".into(), format!("expected an array of lines, found {}", describe(other))),
         }
+        let Header { receipt_id, store_id, loyalty_card, currency, emitted_at } = header;
         match (receipt_id, store_id, emitted_at, currency) {
             (Some(receipt_id), Some(store_id), Some(emitted_at), Some(currency)) if r.is_ok() => Ok(Receipt {
                 receipt_id,
@@ -328,14 +376,14 @@ pub fn normalize_fields(receipt: &mut Value) {
 }
 
 /// The text fields of a receipt and of a line, the ones [`normalize_fields`] rewrites from integers to text.
-const RECEIPT_TEXT_FIELDS: [&str; 4] = ["receipt_id", "store_id", "loyalty_card", "currency"];
-const LINE_TEXT_FIELDS: [&str; 3] = ["sku", "name", "category"];
+pub const RECEIPT_TEXT_FIELDS: [&str; 4] = ["receipt_id", "store_id", "loyalty_card", "currency"];
+pub const LINE_TEXT_FIELDS: [&str; 3] = ["sku", "name", "category"];
 
 fn normalize_text(obj: &mut Map<String, Value>, fields: &[&str]) {
     for field in fields {
         if let Some(v) = obj.get_mut(*field)
             && let Value::Number(n) = v
-            && text_number(n)
+            && text_number(n.as_str())
         {
             *v = Value::String(n.to_string());
         }

@@ -257,6 +257,63 @@ proptest! {
     }
 }
 
+/// A hostile receipt, sometimes reshaped the ways a receipt's own fields can be wrong: `lines` missing, empty,
+/// not an array or holding a non-object; prices as numeric or bad strings; ids as numbers; the training store
+/// the sample pipeline drops.
+fn hostile_shape() -> impl Strategy<Value = Value> {
+    let reshape = prop::sample::select(vec![
+        ("lines", None),
+        ("lines", Some(json!([]))),
+        ("lines", Some(json!("x"))),
+        ("lines", Some(Value::Null)),
+        ("lines", Some(json!([1, {"sku": "A", "name": "n", "category": "c", "quantity": 1, "unit_price": 2}]))),
+        ("store_id", Some(json!("S00000"))),
+        ("store_id", Some(json!(42))),
+        ("currency", Some(json!("XXQ"))),
+        ("emitted_at", Some(json!(1_700_000_000))),
+        ("unit_price", Some(json!("19.99"))),
+        ("unit_price", Some(json!("1e2"))),
+        ("unit_price", Some(json!("abc"))),
+        ("sku", Some(json!(12345))),
+        ("name", Some(json!("é \"quoted\" \u{1}"))),
+    ]);
+    (hostile_receipt(), prop::collection::vec(reshape, 0..3)).prop_map(|(mut receipt, changes)| {
+        for (field, value) in changes {
+            let target = match field {
+                "unit_price" | "sku" | "name" => receipt.get_mut("lines").and_then(|l| l.get_mut(0)),
+                _ => Some(&mut receipt),
+            };
+            if let Some(object) = target.and_then(Value::as_object_mut) {
+                match value {
+                    Some(v) => object.insert(field.into(), v),
+                    None => object.shift_remove(field),
+                };
+            }
+        }
+        receipt
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Issue 17: ingest's borrowed path (every step of the sample pipeline on slices of the payload) lands
+    /// exactly what the `Value` path lands: the same counts, rejects with the same step and reason, and batches
+    /// with the same bytes, compact or pretty-printed input alike.
+    #[test]
+    fn issue_17_the_borrowed_landing_is_the_value_landing(
+        receipts in prop::collection::vec((hostile_shape(), any::<bool>()), 1..10)
+    ) {
+        let payloads: Vec<Vec<u8>> = receipts
+            .iter()
+            .map(|(r, pretty)| if *pretty { serde_json::to_vec_pretty(r) } else { serde_json::to_vec(r) }.unwrap())
+            .collect();
+        let fast = sales_pipeline().land(payloads.iter().map(Vec::as_slice));
+        let slow = sales_pipeline().value_path_only().land(payloads.iter().map(Vec::as_slice));
+        prop_assert_eq!(fast, slow);
+    }
+}
+
 /// Issue 12: a receipt repeating a key is rejected at input, naming the key, on both ways of running it.
 #[test]
 fn issue_12_a_receipt_with_a_repeated_key_is_rejected() {

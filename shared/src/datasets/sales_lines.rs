@@ -34,6 +34,7 @@ use super::{RowError, read_row};
 use crate::decimal::describe;
 use crate::error::RecordError;
 use crate::receipt::{FieldReader, check_amount, line_total};
+use crate::view::{ObjectView, View};
 
 /// The columns of `sales_lines`, in file order: the fields of [`SalesLine`].
 pub static COLUMNS: LazyLock<&'static [&'static str]> = LazyLock::new(columns_of::<SalesLine>);
@@ -97,18 +98,18 @@ pub struct SalesLine {
 
 /// The fields of a landed record, read by the receipt module's [`FieldReader`] (the reader `validate` uses), so
 /// the export accepts exactly the values ingest accepted: `"sku": 123` is the text `"123"` in both.
-struct Fields<'a> {
-    record: &'a serde_json::Map<String, Value>,
+struct Fields<'a, O: ObjectView + ?Sized> {
+    record: &'a O,
     reader: FieldReader,
 }
 
-impl Fields<'_> {
+impl<O: ObjectView + ?Sized> Fields<'_, O> {
     fn fail(&mut self, field: &str, message: impl Into<String>) {
         self.reader.fail(field.to_string(), message);
     }
 
-    fn present(&self, field: &str) -> Option<&Value> {
-        self.record.get(field).filter(|v| !v.is_null())
+    fn present(&self, field: &str) -> Option<View<'_>> {
+        self.record.view(field).filter(|v| !v.is_null())
     }
 
     fn text(&mut self, field: &str) -> String {
@@ -141,7 +142,13 @@ impl SalesLine {
         let Value::Object(map) = record else {
             return Err(RecordError::field("", format!("expected an object, found {}", describe(record))));
         };
-        let mut f = Fields { record: map, reader: FieldReader::new() };
+        Self::from_fields(map)
+    }
+
+    /// [`from_record`](Self::from_record) on an object's fields, from a tree or a borrowed record (what ingest's
+    /// borrowed path checks its outputs with).
+    pub fn from_fields(record: &(impl ObjectView + ?Sized)) -> Result<SalesLine, RecordError> {
+        let mut f = Fields { record, reader: FieldReader::new() };
         let receipt_id = f.text("receipt_id");
         let line_no = f.integer("line_no", 0..=i64::from(u32::MAX)) as u32;
         let store_id = f.text("store_id");
@@ -187,7 +194,7 @@ impl SalesLine {
         let currency = f.optional_text("currency");
         let has_loyalty_card = match f.present("loyalty_card") {
             None => false,
-            Some(Value::String(s)) => !s.is_empty(),
+            Some(View::String(s)) => !s.is_empty(),
             Some(_) => true,
         };
         let city = f.optional_text("city");

@@ -12,10 +12,10 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::CompileContext;
-use crate::decimal::describe;
 use crate::error::{ConfigError, RecordError};
 use crate::keys::EventHour;
 use crate::receipt::parse_instant;
+use crate::view::{ObjectView, View};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -102,22 +102,30 @@ impl CombinerConfig {
 impl Combiner {
     /// The partition a record goes to; a record without a valid event time is rejected.
     pub fn partition_of(&self, record: &Value) -> Result<Option<EventHour>, RecordError> {
+        match record {
+            Value::Object(map) => self.partition_in(map),
+            _ => self.partition_in(&serde_json::Map::new()),
+        }
+    }
+
+    /// [`partition_of`](Self::partition_of) on an object's fields (a tree's or a borrowed record's).
+    pub fn partition_in(&self, record: &(impl ObjectView + ?Sized)) -> Result<Option<EventHour>, RecordError> {
         let Some(field) = &self.time_field else { return Ok(None) };
-        match record.get(field) {
-            Some(Value::String(text)) => {
-                parse_instant(text).map(|ts| Some(EventHour::of(ts))).map_err(|e| RecordError::field(field, e))
+        match record.view(field) {
+            Some(View::String(text)) => {
+                parse_instant(&text).map(|ts| Some(EventHour::of(ts))).map_err(|e| RecordError::field(field, e))
             }
             Some(other) => {
-                Err(RecordError::field(field, format!("expected an RFC 3339 time, found {}", describe(other))))
+                Err(RecordError::field(field, format!("expected an RFC 3339 time, found {}", other.describe())))
             }
             None => Err(RecordError::field(field, "missing (the combiner groups by it)")),
         }
     }
 
-    /// Groups records (with the index of the input each came from) into bounded batches: partitions in
-    /// ascending hour order, records in input order within each.
-    pub fn combine(&self, records: Vec<(usize, Option<EventHour>, Value)>) -> Vec<Batch> {
-        let mut groups: BTreeMap<Option<EventHour>, Vec<(usize, Value)>> = BTreeMap::new();
+    /// Groups records (each as its compact JSON, with the index of the input it came from) into bounded
+    /// batches: partitions in ascending hour order, records in input order within each.
+    pub fn combine(&self, records: Vec<(usize, Option<EventHour>, Vec<u8>)>) -> Vec<Batch> {
+        let mut groups: BTreeMap<Option<EventHour>, Vec<(usize, Vec<u8>)>> = BTreeMap::new();
         for (input, partition, record) in records {
             groups.entry(partition).or_default().push((input, record));
         }
@@ -125,8 +133,7 @@ impl Combiner {
         for (partition, records) in groups {
             let mut current: Option<Batch> = None;
             let mut part = 0;
-            for (input, record) in records {
-                let bytes = serde_json::to_vec(&record).expect("a JSON value always serializes");
+            for (input, bytes) in records {
                 let extra = bytes.len() + 1;
                 if let Some(b) = &current
                     && (b.records >= self.max_records || b.payload.len() + extra + 1 > self.max_bytes)
@@ -176,10 +183,10 @@ mod tests {
         CombinerConfig { time_field: Some("at".into()), max_records, max_bytes, format }.compile(&ctx).unwrap()
     }
 
-    fn rec(i: usize, at: &str) -> (usize, Option<EventHour>, Value) {
+    fn rec(i: usize, at: &str) -> (usize, Option<EventHour>, Vec<u8>) {
         let v = json!({"i": i, "at": at});
         let c = combiner(10, 1024, BatchFormat::Ndjson);
-        (i, c.partition_of(&v).unwrap(), v)
+        (i, c.partition_of(&v).unwrap(), serde_json::to_vec(&v).unwrap())
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::borrowed::{BorrowedRecord, BorrowedTransform};
 use crate::decimal::parse_decimal;
 use crate::error::{ConfigError, RecordError};
 use crate::jsonpath::Query;
+use crate::view::{ObjectView, View};
 use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,26 +52,35 @@ pub struct Filter {
     mode: FilterMode,
 }
 
-/// `@.name <op> number`: the most common `where`, evaluated without building the one-element array and with
-/// exact decimals. RFC 9535 semantics are kept: only a number compares with a number; anything else (a
-/// string, null, a missing field) makes the comparison false.
+/// `@.name <op> number` and `@.name == 'text'` (or `!=`): the most common `where`s, evaluated without building
+/// the one-element array, with exact decimals. RFC 9535 semantics are kept: only a number compares with a
+/// number and a string with a string; anything else (null, a missing field, another type) makes `==` and the
+/// orderings false, and `!=` is the negation of `==`.
 #[derive(Debug, Clone, PartialEq)]
 struct Comparison {
     field: String,
-    op: Ordering,
-    value: Decimal,
+    op: Op,
+    value: Literal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ordering {
+enum Op {
     Less,
     LessOrEqual,
     Greater,
     GreaterOrEqual,
+    Equal,
+    NotEqual,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Literal {
+    Number(Decimal),
+    Text(String),
 }
 
 impl Comparison {
-    /// Recognises the simple form; `None` sends the expression to the general engine.
+    /// Recognises the simple forms; `None` sends the expression to the general engine.
     fn parse(expr: &str) -> Option<Comparison> {
         let rest = expr.trim().strip_prefix("@.")?;
         let name_len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
@@ -80,49 +90,63 @@ impl Comparison {
         }
         let rest = rest.trim_start();
         let (op, literal) = [
-            ("<=", Ordering::LessOrEqual),
-            (">=", Ordering::GreaterOrEqual),
-            ("<", Ordering::Less),
-            (">", Ordering::Greater),
+            ("<=", Op::LessOrEqual),
+            (">=", Op::GreaterOrEqual),
+            ("==", Op::Equal),
+            ("!=", Op::NotEqual),
+            ("<", Op::Less),
+            (">", Op::Greater),
         ]
         .into_iter()
         .find_map(|(text, op)| rest.strip_prefix(text).map(|lit| (op, lit.trim())))?;
-        let plain = |s: &str| {
-            !s.is_empty()
-                && s.chars().all(|c| c.is_ascii_digit() || c == '.')
-                && !s.starts_with('.')
-                && !s.ends_with('.')
+        let value = match literal.chars().next()? {
+            // A quoted literal without escapes or its own quote inside; text only compares for (in)equality.
+            quote @ ('\'' | '"') if matches!(op, Op::Equal | Op::NotEqual) => {
+                let inner = literal.strip_prefix(quote)?.strip_suffix(quote)?;
+                if inner.contains([quote, '\\']) || inner.chars().any(char::is_control) {
+                    return None;
+                }
+                Literal::Text(inner.to_string())
+            }
+            _ => {
+                let plain = |s: &str| {
+                    !s.is_empty()
+                        && s.chars().all(|c| c.is_ascii_digit() || c == '.')
+                        && !s.starts_with('.')
+                        && !s.ends_with('.')
+                };
+                let digits = literal.strip_prefix('-').unwrap_or(literal);
+                if !plain(digits) || (digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.")) {
+                    return None;
+                }
+                Literal::Number(parse_decimal(literal)?)
+            }
         };
-        let digits = literal.strip_prefix('-').unwrap_or(literal);
-        if !plain(digits) || (digits.len() > 1 && digits.starts_with('0') && !digits.starts_with("0.")) {
-            return None;
-        }
-        Some(Comparison { field: field.to_string(), op, value: parse_decimal(literal)? })
+        Some(Comparison { field: field.to_string(), op, value })
     }
 
-    /// The comparison's result, or `None` when a number is outside what a decimal holds (the general engine
-    /// then decides).
-    fn holds(&self, record: &Value) -> Option<bool> {
-        let Some(Value::Number(n)) = record.get(&self.field) else { return Some(false) };
-        self.holds_for(n.as_str())
-    }
-
-    /// [`holds`](Self::holds) on a borrowed record: only a JSON number (`-` or a digit first) compares.
-    fn holds_borrowed(&self, record: &BorrowedRecord) -> Option<bool> {
-        match record.get(&self.field).map(|v| v.get()) {
-            Some(text) if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => self.holds_for(text),
+    /// The comparison's result on the record's field, or `None` when a number is outside what a decimal holds
+    /// (the general engine then decides).
+    fn holds(&self, field: Option<View>) -> Option<bool> {
+        let equal = match (&self.value, field) {
+            (Literal::Number(value), Some(View::Number(n))) => {
+                let x = parse_decimal(&n)?;
+                match self.op {
+                    Op::Less => return Some(x < *value),
+                    Op::LessOrEqual => return Some(x <= *value),
+                    Op::Greater => return Some(x > *value),
+                    Op::GreaterOrEqual => return Some(x >= *value),
+                    Op::Equal | Op::NotEqual => x == *value,
+                }
+            }
+            (Literal::Text(value), Some(View::String(s))) => *value == *s,
+            _ => false,
+        };
+        match self.op {
+            Op::Equal => Some(equal),
+            Op::NotEqual => Some(!equal),
             _ => Some(false),
         }
-    }
-
-    fn holds_for(&self, number: &str) -> Option<bool> {
-        let x = parse_decimal(number)?;
-        Some(match self.op {
-            Ordering::Less => x < self.value,
-            Ordering::LessOrEqual => x <= self.value,
-            Ordering::Greater => x > self.value,
-            Ordering::GreaterOrEqual => x >= self.value,
-        })
     }
 }
 
@@ -167,7 +191,7 @@ fn shift_position(message: &str, prefix: usize, expr_len: usize) -> String {
 impl Filter {
     /// Whether a record passes; the record is handed back untouched.
     pub fn passes(&self, record: Value) -> (bool, Value) {
-        let native = self.comparison.as_ref().and_then(|c| c.holds(&record));
+        let native = self.comparison.as_ref().and_then(|c| c.holds(record.get(&c.field).map(View::of)));
         let (matched, record) = if let Some(matched) = native {
             (matched, record)
         } else if self.on_record {
@@ -189,7 +213,8 @@ impl BorrowedTransform for Filter {
         record: BorrowedRecord<'a>,
         out: &mut Vec<BorrowedRecord<'a>>,
     ) -> Option<Result<(), RecordError>> {
-        let matched = self.comparison.as_ref()?.holds_borrowed(&record)?;
+        let comparison = self.comparison.as_ref()?;
+        let matched = comparison.holds(record.view(&comparison.field))?;
         if matched == (self.mode == FilterMode::Keep) {
             out.push(record);
         }
@@ -280,11 +305,18 @@ mod tests {
     #[test]
     fn simple_comparisons_are_recognised() {
         let c = Comparison::parse(" @.unit_price < 100 ").unwrap();
-        assert_eq!((c.field.as_str(), c.op, c.value.to_string()), ("unit_price", Ordering::Less, "100".to_string()));
-        assert_eq!(Comparison::parse("@.q>=-2.5").unwrap().op, Ordering::GreaterOrEqual);
+        assert_eq!((c.field.as_str(), c.op, c.value), ("unit_price", Op::Less, Literal::Number(100.into())));
+        assert_eq!(Comparison::parse("@.q>=-2.5").unwrap().op, Op::GreaterOrEqual);
+        let c = Comparison::parse("@.store_id == 'S00000'").unwrap();
+        assert_eq!((c.op, c.value), (Op::Equal, Literal::Text("S00000".into())));
+        assert_eq!(Comparison::parse("@.a != \"x\"").unwrap().op, Op::NotEqual);
+        assert_eq!(Comparison::parse("@.a == 1").unwrap().value, Literal::Number(1.into()));
         for general in [
             "@.a < 1 && @.b",
-            "@.a == 1",
+            "@.a < 'x'",
+            "@.a == 'x\\'y'",
+            "@.a == 'x",
+            "@.a == null",
             "@.a < @.b",
             "@['a'] < 1",
             "@.a.b < 1",
@@ -309,18 +341,38 @@ mod tests {
                 proptest::prelude::Just("{}".to_string()),
                 proptest::prelude::Just("1e2".to_string()),
                 proptest::prelude::Just("-0".to_string()),
+                proptest::prelude::Just("\"S1\"".to_string()),
+                proptest::prelude::Just("\"S\\u0031\"".to_string()),
+                proptest::prelude::Just("\"s1\"".to_string()),
+                proptest::prelude::Just("\"é\"".to_string()),
+                proptest::prelude::Just("[\"S1\"]".to_string()),
             ],
-            op in proptest::sample::select(vec!["<", "<=", ">", ">="]),
-            literal in (-1000i64..1000, 0u32..3).prop_map(|(m, s)| rust_decimal::Decimal::new(m, s).to_string()),
+            op in proptest::sample::select(vec!["<", "<=", ">", ">=", "==", "!="]),
+            literal in proptest::prop_oneof![
+                (-1000i64..1000, 0u32..3).prop_map(|(m, s)| rust_decimal::Decimal::new(m, s).to_string()),
+                proptest::sample::select(vec!["'S1'", "\"S1\"", "'é'", "'12'"]).prop_map(String::from),
+            ],
             present in proptest::prelude::any::<bool>(),
         ) {
             let expr = format!("@.x {op} {literal}");
+            let text = literal.starts_with(['\'', '"']);
+            if text && !matches!(op, "==" | "!=") {
+                return Ok(());
+            }
             let record: Value = serde_json::from_str(&if present { format!("{{\"x\": {value}}}") } else { "{}".to_string() }).unwrap();
             let native = compile(None, Some(&expr), FilterMode::Keep).unwrap();
             proptest::prop_assert!(native.comparison.is_some());
             let mut general = compile(None, Some(&expr), FilterMode::Keep).unwrap();
             general.comparison = None;
-            proptest::prop_assert_eq!(native.passes(record.clone()).0, general.passes(record).0, "{}", expr);
+            let mut borrowed = Vec::new();
+            let record_text = record.to_string();
+            let outcome = native.apply_borrowed(BorrowedRecord::parse(&record_text).unwrap(), &mut borrowed);
+            let expected = general.passes(record.clone()).0;
+            proptest::prop_assert_eq!(native.passes(record).0, expected, "{}", expr);
+            if let Some(outcome) = outcome {
+                proptest::prop_assert!(outcome.is_ok());
+                proptest::prop_assert_eq!(borrowed.len() == 1, expected, "borrowed {}", expr);
+            }
         }
     }
 

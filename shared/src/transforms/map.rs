@@ -3,16 +3,21 @@
 //! weekday of a timestamp in a time zone: its own `time_zone`, else the deployment's default zone) and `lookup`
 //! (fields from a reference table such as `stores.csv`).
 
+use std::borrow::Cow;
+
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::{CompileContext, Transform};
+use crate::borrowed::{BorrowedRecord, BorrowedTransform};
 use crate::decimal::{decimal_to_value, describe};
 use crate::error::{ConfigError, RecordError};
 use crate::expr::Expr;
 use crate::receipt::parse_instant;
 use crate::reference::ReferenceTable;
+use crate::view::{ObjectView, View};
 
 /// The operations, applied in order.
 #[derive(Debug, Clone, Deserialize)]
@@ -198,13 +203,7 @@ impl MapOp {
     /// Applies the operation to an object record.
     fn apply(&self, record: &mut Value) -> Result<(), RecordError> {
         if let MapOp::Set { field, expr, .. } = self {
-            let value = expr.eval(record).map_err(|e| match e {
-                RecordError::InvalidFields(mut f) if f.len() == 1 && f[0].path.is_empty() => {
-                    f[0].path = field.clone();
-                    RecordError::InvalidFields(f)
-                }
-                other => other,
-            })?;
+            let value = expr.eval(record).map_err(|e| set_error(field, e))?;
             record.as_object_mut().expect("map records are objects").insert(field.clone(), decimal_to_value(value));
             return Ok(());
         }
@@ -222,12 +221,7 @@ impl MapOp {
             MapOp::TimeParts { field, zone, names, .. } => {
                 let text = match obj.get(field) {
                     Some(Value::String(s)) => s,
-                    Some(other) => {
-                        return Err(RecordError::field(
-                            field,
-                            format!("expected a timestamp, found {}", describe(other)),
-                        ));
-                    }
+                    Some(other) => return Err(not_a_timestamp(field, &View::of(other))),
                     None => return Err(RecordError::field(field, "missing")),
                 };
                 let zoned = zone.to_datetime(parse_instant(text).map_err(|e| RecordError::field(field, e))?);
@@ -240,12 +234,7 @@ impl MapOp {
                 let key_value = match obj.get(key) {
                     Some(Value::String(s)) => s.clone(),
                     Some(Value::Number(n)) => n.to_string(),
-                    Some(other) => {
-                        return Err(RecordError::field(
-                            key,
-                            format!("expected a lookup key, found {}", describe(other)),
-                        ));
-                    }
+                    Some(other) => return Err(not_a_lookup_key(key, &View::of(other))),
                     None => return Err(RecordError::field(key, "missing")),
                 };
                 match (table.row(&key_value), on_missing) {
@@ -255,9 +244,7 @@ impl MapOp {
                     (None, OnMissing::Null) => columns.iter().for_each(|(name, _)| {
                         obj.insert(name.clone(), Value::Null);
                     }),
-                    (None, OnMissing::Reject) => {
-                        return Err(RecordError::field(key, format!("no row for {key_value:?} in {}", table.name())));
-                    }
+                    (None, OnMissing::Reject) => return Err(no_row(key, &key_value, table)),
                 }
             }
         }
@@ -282,6 +269,113 @@ impl MapOp {
     }
 }
 
+impl MapOp {
+    /// [`apply`](Self::apply) on a borrowed record, with the same outcome; `None` when this record needs the
+    /// `Value` form (a `set` over a nested field path).
+    fn apply_borrowed(&self, record: &mut BorrowedRecord<'_>) -> Option<Result<(), RecordError>> {
+        match self {
+            MapOp::Set { field, expr, .. } => {
+                let value = match expr.eval_in(record)? {
+                    Ok(value) => value,
+                    Err(e) => return Some(Err(set_error(field, e))),
+                };
+                record.set(Cow::Owned(field.clone()), Cow::Owned(raw_number(value)?));
+            }
+            MapOp::Rename { from, to } => {
+                if let Some(value) = record.take(from) {
+                    record.set(Cow::Owned(to.clone()), value);
+                }
+            }
+            MapOp::Drop { fields } => fields.iter().for_each(|f| record.remove(f)),
+            MapOp::TimeParts { field, zone, names, .. } => {
+                let zoned = match record.view(field) {
+                    Some(View::String(text)) => match parse_instant(&text) {
+                        Ok(instant) => zone.to_datetime(instant),
+                        Err(e) => return Some(Err(RecordError::field(field, e))),
+                    },
+                    Some(other) => return Some(Err(not_a_timestamp(field, &other))),
+                    None => return Some(Err(RecordError::field(field, "missing"))),
+                };
+                let [date, hour, weekday] = names;
+                record.set(Cow::Owned(date.clone()), Cow::Owned(raw(&zoned.date().to_string())?));
+                record.set(Cow::Owned(hour.clone()), Cow::Owned(raw(&zoned.hour())?));
+                record.set(Cow::Owned(weekday.clone()), Cow::Owned(raw(weekday_text(zoned.weekday()))?));
+            }
+            MapOp::Lookup { table, key, columns, on_missing } => {
+                let key_value = match record.view(key) {
+                    Some(View::String(s)) => s,
+                    Some(View::Number(n)) => n,
+                    Some(other) => return Some(Err(not_a_lookup_key(key, &other))),
+                    None => return Some(Err(RecordError::field(key, "missing"))),
+                };
+                match (table.row(&key_value), on_missing) {
+                    (Some(row), _) => {
+                        for (name, c) in columns {
+                            record.set(Cow::Owned(name.clone()), Cow::Owned(raw(&row[*c])?));
+                        }
+                    }
+                    (None, OnMissing::Null) => {
+                        for (name, _) in columns {
+                            record.set(Cow::Owned(name.clone()), Cow::Owned(raw(&())?));
+                        }
+                    }
+                    (None, OnMissing::Reject) => return Some(Err(no_row(key, &key_value, table))),
+                }
+            }
+        }
+        Some(Ok(()))
+    }
+}
+
+/// A `set` expression's error, named after the field it sets when the expression did not name one.
+fn set_error(field: &str, error: RecordError) -> RecordError {
+    match error {
+        RecordError::InvalidFields(mut f) if f.len() == 1 && f[0].path.is_empty() => {
+            f[0].path = field.to_string();
+            RecordError::InvalidFields(f)
+        }
+        other => other,
+    }
+}
+
+fn not_a_timestamp(field: &str, found: &View) -> RecordError {
+    RecordError::field(field, format!("expected a timestamp, found {}", found.describe()))
+}
+
+fn not_a_lookup_key(key: &str, found: &View) -> RecordError {
+    RecordError::field(key, format!("expected a lookup key, found {}", found.describe()))
+}
+
+fn no_row(key: &str, key_value: &str, table: &ReferenceTable) -> RecordError {
+    RecordError::field(key, format!("no row for {key_value:?} in {}", table.name()))
+}
+
+/// A value as JSON text, written as `Value` writes it; `None` only if serde_json cannot write it.
+fn raw<T: serde::Serialize + ?Sized>(value: &T) -> Option<Box<RawValue>> {
+    serde_json::value::to_raw_value(value).ok()
+}
+
+/// A decimal as the JSON number [`decimal_to_value`] makes of it.
+fn raw_number(value: rust_decimal::Decimal) -> Option<Box<RawValue>> {
+    RawValue::from_string(value.to_string()).ok()
+}
+
+impl BorrowedTransform for MapStep {
+    fn apply_borrowed<'a>(
+        &self,
+        mut record: BorrowedRecord<'a>,
+        out: &mut Vec<BorrowedRecord<'a>>,
+    ) -> Option<Result<(), RecordError>> {
+        for op in &self.ops {
+            if let Err(e) = op.apply_borrowed(&mut record)? {
+                return Some(Err(e));
+            }
+        }
+        out.push(record);
+        Some(Ok(()))
+    }
+}
+
 impl Transform for MapStep {
     fn apply(&self, mut record: Value, out: &mut Vec<Value>) -> Result<(), RecordError> {
         if !record.is_object() {
@@ -296,6 +390,10 @@ impl Transform for MapStep {
 
     fn describe(&self) -> String {
         self.ops.iter().map(MapOp::describe).collect::<Vec<_>>().join("; ")
+    }
+
+    fn borrowed(&self) -> Option<&dyn BorrowedTransform> {
+        Some(self)
     }
 }
 
