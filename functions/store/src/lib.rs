@@ -88,3 +88,36 @@ pub trait ObjectStore: Send + Sync {
     /// Deletes an object; deleting a missing object succeeds.
     fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// A shared store is a store: the command line hands one to several handlers.
+impl<S: ObjectStore> ObjectStore for std::sync::Arc<S> {
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        self.as_ref().put(bucket, key, body, content_type).await
+    }
+
+    async fn put_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<bool, StoreError> {
+        self.as_ref().put_if_absent(bucket, key, body, content_type).await
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, StoreError> {
+        self.as_ref().get(bucket, key).await
+    }
+
+    async fn get_file(&self, bucket: &str, key: &str) -> Result<std::fs::File, StoreError> {
+        self.as_ref().get_file(bucket, key).await
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        self.as_ref().list(bucket, prefix).await
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.as_ref().delete(bucket, key).await
+    }
+}
