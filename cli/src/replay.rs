@@ -254,7 +254,12 @@ impl Replayer {
 }
 
 /// The raw keys to replay: the listed ones (checked), or those of the arrival hours overlapping `[from, to)`.
-async fn select(args: &ReplayArgs, store: &AnyStore, bucket: &str, layout: &salesflow_core::keys::Layout) -> anyhow::Result<Vec<String>> {
+async fn select(
+    args: &ReplayArgs,
+    store: &AnyStore,
+    bucket: &str,
+    layout: &salesflow_core::keys::Layout,
+) -> anyhow::Result<Vec<String>> {
     if !args.keys.is_empty() {
         if args.from.is_some() || args.to.is_some() {
             bail!("give raw keys or --from/--to, not both");
@@ -294,7 +299,8 @@ async fn select(args: &ReplayArgs, store: &AnyStore, bucket: &str, layout: &sale
 
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     crate::logs::init_stderr();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(usize::from(args.jobs)).enable_all().build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(usize::from(args.jobs)).enable_all().build()?;
     runtime.block_on(replay(args))
 }
 

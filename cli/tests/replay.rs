@@ -50,7 +50,8 @@ fn files(bucket: &Path, prefix: &str) -> BTreeMap<String, Vec<u8>> {
 
 /// An S3 notification for these landed keys: `events/s3-put.json`'s record, once per key.
 fn notification(keys: &[&String]) -> Value {
-    let sample: Value = serde_json::from_slice(&std::fs::read(Path::new(REPO).join("events/s3-put.json")).unwrap()).unwrap();
+    let sample: Value =
+        serde_json::from_slice(&std::fs::read(Path::new(REPO).join("events/s3-put.json")).unwrap()).unwrap();
     let records: Vec<Value> = keys
         .iter()
         .map(|k| {
@@ -70,7 +71,9 @@ fn manifest_lines(bucket: &Path) -> Vec<SalesLine> {
     for uri in manifest["fileLocations"][0]["URIs"].as_array().unwrap() {
         let key = uri.as_str().unwrap().strip_prefix("s3://salesflow-data/").unwrap();
         let body = std::fs::read(bucket.join(key)).unwrap();
-        lines.extend(read_rows(&body[..], &sales_lines::COLUMNS).unwrap().map(|r| SalesLine::from_row(&r.unwrap()).unwrap()));
+        lines.extend(
+            read_rows(&body[..], &sales_lines::COLUMNS).unwrap().map(|r| SalesLine::from_row(&r.unwrap()).unwrap()),
+        );
     }
     lines
 }
@@ -87,7 +90,8 @@ fn issue_14_a_replay_with_a_fixed_pipeline_reaches_a_compacted_hour_exactly_once
     let bucket: PathBuf = store.join("salesflow-data");
     // The buggy pipeline: the sample one, with store S00002 dropped too.
     let sample = std::fs::read_to_string(Path::new(REPO).join("pipelines/sales.yaml")).unwrap();
-    let buggy = sample.replace("where: \"@.store_id == 'S00000'\"", "where: \"@.store_id == 'S00000' || @.store_id == 'S00002'\"");
+    let buggy = sample
+        .replace("where: \"@.store_id == 'S00000'\"", "where: \"@.store_id == 'S00000' || @.store_id == 'S00002'\"");
     assert_ne!(buggy, sample);
     std::fs::write(dir.path().join("buggy.yaml"), buggy).unwrap();
     std::fs::copy(Path::new(REPO).join("pipelines/stores.csv"), dir.path().join("stores.csv")).unwrap();
@@ -98,7 +102,8 @@ fn issue_14_a_replay_with_a_fixed_pipeline_reaches_a_compacted_hour_exactly_once
     let now = Timestamp::now();
     let emitted = now - SignedDuration::from_hours(3);
     let mut g = Generator::new(7, 5);
-    let receipts: Vec<Value> = (0..40).map(|i| g.receipt_for(i % 5 + 1, emitted + SignedDuration::from_secs(i.into()))).collect();
+    let receipts: Vec<Value> =
+        (0..40).map(|i| g.receipt_for(i % 5 + 1, emitted + SignedDuration::from_secs(i.into()))).collect();
     let lines_of_s2: usize =
         receipts.iter().filter(|r| r["store_id"] == "S00002").map(|r| r["lines"].as_array().unwrap().len()).sum();
     assert!(lines_of_s2 > 0);
@@ -147,7 +152,12 @@ fn issue_14_a_replay_with_a_fixed_pipeline_reaches_a_compacted_hour_exactly_once
     assert_eq!(s["exported"], s["landed_rewritten"].as_u64().unwrap() + s["landed_new"].as_u64().unwrap());
     assert!(String::from_utf8_lossy(&o.stderr).contains("records in = "));
     let o = salesflow(&["invoke", "export", "--event", scheduled.to_str().unwrap(), "--store", store_arg], &grace0);
-    assert_eq!(summary(&o)["scheduled"]["hours_compacted"][0]["generation"], 2, "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        summary(&o)["scheduled"]["hours_compacted"][0]["generation"],
+        2,
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let after = manifest_lines(&bucket);
     let mut keys: Vec<(String, u32)> = after.iter().map(|l| (l.receipt_id.clone(), l.line_no)).collect();
     keys.sort();
@@ -161,7 +171,11 @@ fn issue_14_a_replay_with_a_fixed_pipeline_reaches_a_compacted_hour_exactly_once
     let raw: Vec<String> = files(&bucket, "raw").into_keys().collect();
     let o = salesflow(&["replay", &raw[0], "--store", store_arg, "--quiet"], &[]);
     let s = summary(&o);
-    assert_eq!((s["landed_rewritten"].as_u64(), s["landed_new"].as_u64(), s["exported"].as_u64()), (Some(0), Some(0), Some(0)), "{s}");
+    assert_eq!(
+        (s["landed_rewritten"].as_u64(), s["landed_new"].as_u64(), s["exported"].as_u64()),
+        (Some(0), Some(0), Some(0)),
+        "{s}"
+    );
     assert_eq!(s["landed_unchanged"].as_u64().unwrap(), landed.len() as u64);
     assert_eq!(files(&bucket, "landed"), landed);
     let o = salesflow(&["invoke", "export", "--event", scheduled.to_str().unwrap(), "--store", store_arg], &grace0);

@@ -42,9 +42,11 @@ pub fn objects_bar(quiet: bool, total: u64) -> ProgressBar {
         ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{bar:30}] {human_pos}/{human_len} objects, {per_sec}, {msg} {elapsed}")
-            .expect("a valid template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {human_pos}/{human_len} objects, {per_sec}, {msg} {elapsed}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
     );
     bar
 }

@@ -190,7 +190,8 @@ async fn issue_14_a_replay_into_a_compacted_hour_is_folded_in_exactly_once() {
         let lines = sales_lines_of(ex, &listed(&manifest(ex, LINES_DAILY)));
         let mut got: Vec<(String, u32)> = lines.iter().map(|l| (l.receipt_id.clone(), l.line_no)).collect();
         got.sort();
-        let mut want: Vec<(String, u32)> = lines_of(&expected).iter().map(|l| (l.receipt_id.clone(), l.line_no)).collect();
+        let mut want: Vec<(String, u32)> =
+            lines_of(&expected).iter().map(|l| (l.receipt_id.clone(), l.line_no)).collect();
         want.sort();
         assert_eq!(got, want, "every line exactly once");
         assert!(lines.iter().any(|l| l.store_id == "S00002"));

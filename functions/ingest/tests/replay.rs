@@ -14,7 +14,13 @@ fn sample(name: &str) -> StreamEvent {
 
 #[tokio::test]
 async fn a_raw_copy_replays_into_the_same_objects() {
-    for name in ["kinesis-single.json", "kinesis-mixed.json", "kinesis-kpl.json", "kinesis-gzip.json", "kinesis-bad-records.json"] {
+    for name in [
+        "kinesis-single.json",
+        "kinesis-mixed.json",
+        "kinesis-kpl.json",
+        "kinesis-gzip.json",
+        "kinesis-bad-records.json",
+    ] {
         let first = ingest(MemoryStore::new());
         let report = run(&first, &sample(name)).await;
         assert!(report.error.is_none(), "{name}");
