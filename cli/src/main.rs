@@ -12,6 +12,7 @@ mod local;
 mod logs;
 mod pipeline;
 mod produce;
+mod replay;
 mod transform;
 
 use std::path::PathBuf;
@@ -49,6 +50,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run both handlers against Kinesis, S3 and SQS (LocalStack or AWS) like Lambda's event sources would.
     Dev(dev::DevArgs),
+    /// Re-run `raw/` objects (an arrival-time range or a list of keys) through the current pipeline with the
+    /// ingest function's code: same landed keys, same bytes when nothing changed; the next scheduled export folds
+    /// the changes into the datasets, compacted hours included.
+    Replay(replay::ReplayArgs),
     /// Send generated receipts to a Kinesis stream at a steady rate (optionally KPL-aggregated).
     Produce(produce::ProduceArgs),
 }
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Produce(args) => produce::run(args),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(code) => code,

@@ -33,6 +33,18 @@
 //! files and folded into the next generation: a rollup sums them with the previous merged `hourly_sales` file;
 //! a compaction reads the previous merged `sales_lines` files plus the new pieces, de-duplicated again, so
 //! redeliveries across landed objects disappear too.
+//!
+//! A piece is named after its landed object, so a replay (`salesflow replay`) that lands an object again with
+//! new content (a fixed pipeline) rewrites a piece a record may already name as replaced. The record therefore
+//! keeps the content version of each `sales_lines` piece it replaced ([`DatasetRecord::versions`], from the
+//! store's listing: [`HourState::versions`]), and a piece whose version changed is a new input: the next
+//! compaction of the (closed) hour reads it first, then the previous generation's merged files and the new
+//! pieces, de-duplicated, so its lines replace the previous ones (same `receipt_id` and `line_no`) and appear
+//! exactly once, in a new generation switched atomically as above. Until then manifests keep listing the
+//! previous generation (never both: a replaced name stays hidden whatever its version), and cleanup never
+//! deletes a changed piece. A replay with an unchanged pipeline rewrites the same bytes, hence the same
+//! version: nothing to do. Lines the fixed pipeline no longer lands at all stay in the merged files: a merge
+//! keeps no trace of which piece a line came from.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -52,6 +64,11 @@ use crate::manifest::ManifestPlan;
 pub struct DatasetRecord {
     pub merged: Vec<String>,
     pub replaced: BTreeSet<String>,
+    /// The content version ([`HourState::versions`]) each replaced piece had when it was merged, when the store
+    /// told it (`sales_lines` only). A replaced piece listed with another version is new input; one without a
+    /// version on either side counts as replaced.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub versions: BTreeMap<String, String>,
 }
 
 /// The commit record of an hour's compaction.
@@ -94,6 +111,9 @@ pub struct HourState {
     pub partition: EventHour,
     pub sales_lines: BTreeSet<String>,
     pub hourly_sales: BTreeSet<String>,
+    /// The content version of each listed `sales_lines` file, when the store tells it (S3's ETag, an MD5 for the
+    /// local store): equal bytes, equal version.
+    pub versions: BTreeMap<String, String>,
     pub record: Option<CompactionRecord>,
 }
 
@@ -103,7 +123,13 @@ fn is_piece(name: &str) -> bool {
 
 impl HourState {
     pub fn new(partition: EventHour) -> Self {
-        HourState { partition, sales_lines: BTreeSet::new(), hourly_sales: BTreeSet::new(), record: None }
+        HourState {
+            partition,
+            sales_lines: BTreeSet::new(),
+            hourly_sales: BTreeSet::new(),
+            versions: BTreeMap::new(),
+            record: None,
+        }
     }
 
     pub fn files(&self, dataset: Dataset) -> &BTreeSet<String> {
@@ -133,6 +159,22 @@ impl HourState {
                 merged.chain(pieces).collect()
             }
         }
+    }
+
+    /// The `sales_lines` pieces the record replaced but whose content changed since (rewritten by a replay):
+    /// listed with a version other than the one the record kept.
+    fn changed_pieces(&self) -> Vec<String> {
+        let Some(record) = &self.record else { return Vec::new() };
+        let r = &record.sales_lines;
+        self.sales_lines
+            .iter()
+            .filter(|n| {
+                is_piece(n)
+                    && r.replaced.contains(*n)
+                    && matches!((r.versions.get(*n), self.versions.get(*n)), (Some(kept), Some(now)) if kept != now)
+            })
+            .cloned()
+            .collect()
     }
 
     /// The `sales_lines` pieces no record replaces yet.
@@ -165,6 +207,8 @@ pub struct CompactionPlan {
     pub inputs: Vec<String>,
     /// The record to write once the merged files are in place (fill in `merged` and `compacted_at`).
     replaced_sales_lines: BTreeSet<String>,
+    /// The versions of the replaced `sales_lines` pieces, as merged.
+    versions: BTreeMap<String, String>,
     replaced_hourly_sales: BTreeSet<String>,
 }
 
@@ -184,14 +228,24 @@ impl CompactionPlan {
         CompactionRecord {
             generation: self.generation,
             compacted_at: compacted_at.to_string(),
-            sales_lines: DatasetRecord { merged: sales_lines, replaced: self.replaced_sales_lines.clone() },
-            hourly_sales: DatasetRecord { merged: hourly_sales, replaced: self.replaced_hourly_sales.clone() },
+            sales_lines: DatasetRecord {
+                merged: sales_lines,
+                replaced: self.replaced_sales_lines.clone(),
+                versions: self.versions.clone(),
+            },
+            hourly_sales: DatasetRecord {
+                merged: hourly_sales,
+                replaced: self.replaced_hourly_sales.clone(),
+                versions: BTreeMap::new(),
+            },
         }
     }
 }
 
 /// Whether and how to compact an hour at `now`: only once `end + grace <= now`, and only when it has
-/// `sales_lines` pieces no record replaces yet. The merged `hourly_sales` file is recomputed from all the
+/// `sales_lines` pieces no record replaces yet, or replaced ones whose content changed (a replay). The inputs
+/// are the changed pieces first (their lines win the de-duplication), then the previous generation's merged
+/// files, then the new pieces. The merged `hourly_sales` file is recomputed from all the
 /// hour's lines, so it replaces the previous generation's (a rollup's or a compaction's) and every
 /// `hourly_sales` piece named like an input `sales_lines` piece (both come from the same landed object),
 /// including one not written yet: the export writes the `sales_lines` piece first, and the recomputed file
@@ -201,17 +255,26 @@ pub fn plan_compaction(state: &HourState, now: Timestamp, grace: SignedDuration)
     if state.end() + grace > now {
         return None;
     }
+    let changed = state.changed_pieces();
     let new = state.new_pieces();
-    if new.is_empty() {
+    if new.is_empty() && changed.is_empty() {
         return None;
     }
     let previous = state.record.as_ref();
-    let mut inputs: Vec<String> = previous
-        .map(|r| r.sales_lines.merged.iter().filter(|n| state.sales_lines.contains(*n)).cloned().collect())
-        .unwrap_or_default();
+    let mut inputs = changed.clone();
+    inputs.extend(
+        previous.iter().flat_map(|r| &r.sales_lines.merged).filter(|n| state.sales_lines.contains(*n)).cloned(),
+    );
     inputs.extend(new.iter().cloned());
     let mut replaced_sales_lines = previous.map(|r| r.sales_lines.replaced.clone()).unwrap_or_default();
     replaced_sales_lines.extend(new.iter().cloned());
+    let mut versions = previous.map(|r| r.sales_lines.versions.clone()).unwrap_or_default();
+    for piece in changed.iter().chain(&new) {
+        match state.versions.get(piece) {
+            Some(v) => versions.insert(piece.clone(), v.clone()),
+            None => versions.remove(piece),
+        };
+    }
     let mut replaced_hourly_sales = previous.map(|r| r.hourly_sales.replaced.clone()).unwrap_or_default();
     replaced_hourly_sales.extend(new.iter().cloned());
     let mut h = DefaultHasher::new();
@@ -223,6 +286,7 @@ pub fn plan_compaction(state: &HourState, now: Timestamp, grace: SignedDuration)
         fingerprint: format!("{:016x}", h.finish()),
         inputs,
         replaced_sales_lines,
+        versions,
         replaced_hourly_sales,
     })
 }
@@ -253,7 +317,11 @@ impl RollupPlan {
             generation: self.generation,
             compacted_at: compacted_at.to_string(),
             sales_lines: self.sales_lines.clone(),
-            hourly_sales: DatasetRecord { merged: vec![hourly_sales], replaced: self.replaced_hourly_sales.clone() },
+            hourly_sales: DatasetRecord {
+                merged: vec![hourly_sales],
+                replaced: self.replaced_hourly_sales.clone(),
+                versions: BTreeMap::new(),
+            },
         }
     }
 }
@@ -302,8 +370,9 @@ pub fn plan_rollup(state: &HourState, now: Timestamp, grace: SignedDuration) -> 
 }
 
 /// The files to delete in an hour at `now` (dataset, file name): once the record is `delay` old, the pieces
-/// it replaced and merged files it does not list from its own or earlier generations (superseded, or left by a
-/// crashed or concurrent run).
+/// it replaced (not a `sales_lines` piece whose content changed since: the next compaction's input) and merged
+/// files it does not list from its own or earlier generations (superseded, or left by a crashed or concurrent
+/// run).
 pub fn plan_cleanup(state: &HourState, now: Timestamp, delay: SignedDuration) -> Vec<(Dataset, String)> {
     let Some(record) = &state.record else {
         return Vec::new();
@@ -311,12 +380,13 @@ pub fn plan_cleanup(state: &HourState, now: Timestamp, delay: SignedDuration) ->
     if record.compacted_at().is_none_or(|at| at + delay > now) {
         return Vec::new();
     }
+    let changed = state.changed_pieces();
     let mut out = Vec::new();
     for dataset in Dataset::ALL {
         let r = record.dataset(dataset);
         for name in state.files(dataset) {
             let delete = match MergedName::parse(name) {
-                None => r.replaced.contains(name),
+                None => r.replaced.contains(name) && !(dataset == Dataset::SalesLines && changed.contains(name)),
                 Some(m) => m.generation <= record.generation && !r.merged.contains(name),
             };
             if delete {
@@ -405,6 +475,67 @@ mod tests {
         assert_eq!(plan.generation, 1);
         assert_eq!(plan.inputs, ["a.csv", "b.csv"]);
         assert_eq!(plan_compaction(&state(&[]), at("2026-11-24T00:00:00Z"), GRACE), None);
+    }
+
+    /// Issue 14: a replay rewrites a piece the record replaced, with new content (a fixed pipeline). The new
+    /// version is the next compaction's first input (its lines win), cleanup keeps it until then, manifests keep
+    /// the previous generation meanwhile; rewriting the same bytes (same version) changes nothing.
+    #[test]
+    fn issue_14_a_replaced_piece_rewritten_with_new_content_is_compacted_again() {
+        let mut s = state(&["a", "b"]);
+        s.versions = BTreeMap::from([("a.csv".into(), "v1".into()), ("b.csv".into(), "w1".into())]);
+        let now = at("2026-11-23T11:00:00Z");
+        let plan = plan_compaction(&s, now, GRACE).unwrap();
+        let m1 = plan.merged_name(0).file_name();
+        s.sales_lines.insert(m1.clone());
+        s.hourly_sales.insert(m1.clone());
+        s.record = Some(plan.record(vec![m1.clone()], vec![m1.clone()], now));
+        let kept = &s.record.as_ref().unwrap().sales_lines.versions;
+        assert_eq!(kept.get("a.csv").map(String::as_str), Some("v1"));
+        // Grace 0: the pieces go at once. Then the same bytes come back (an unchanged replay): still replaced.
+        assert_eq!(plan_cleanup(&s, now, SignedDuration::ZERO).len(), 4);
+        assert_eq!(plan_compaction(&s, now + GRACE, GRACE), None, "same version: nothing to compact");
+        // `a` comes back with other bytes: live lists the merged file only, compaction takes `a` first.
+        s.versions.insert("a.csv".into(), "v2".into());
+        assert_eq!(s.live(Dataset::SalesLines), std::slice::from_ref(&m1));
+        assert_eq!(s.live(Dataset::HourlySales), std::slice::from_ref(&m1));
+        let cleanup = plan_cleanup(&s, now + GRACE, GRACE);
+        assert!(!cleanup.contains(&(Dataset::SalesLines, "a.csv".to_string())), "{cleanup:?}");
+        assert!(cleanup.contains(&(Dataset::SalesLines, "b.csv".to_string())), "{cleanup:?}");
+        let later = now + GRACE;
+        let plan = plan_compaction(&s, later, GRACE).unwrap();
+        assert_eq!(plan.generation, 2);
+        assert_eq!(plan.inputs, ["a.csv".to_string(), m1.clone()]);
+        let m2 = plan.merged_name(0).file_name();
+        assert_ne!(m1, m2);
+        s.sales_lines.insert(m2.clone());
+        s.hourly_sales.insert(m2.clone());
+        s.record = Some(plan.record(vec![m2.clone()], vec![m2.clone()], later));
+        assert_eq!(s.live(Dataset::SalesLines), std::slice::from_ref(&m2));
+        assert_eq!(s.record.as_ref().unwrap().sales_lines.versions["a.csv"], "v2");
+        assert_eq!(plan_compaction(&s, later + GRACE, GRACE), None, "folded in once");
+        let cleanup = plan_cleanup(&s, later + GRACE, GRACE);
+        for name in ["a.csv", &m1] {
+            assert!(cleanup.contains(&(Dataset::SalesLines, name.to_string())), "{name}: {cleanup:?}");
+        }
+    }
+
+    /// A record written before versions were kept (or a store that tells none) replaces by name, as before.
+    #[test]
+    fn without_versions_a_replaced_name_stays_replaced() {
+        let mut s = state(&["a"]);
+        let now = at("2026-11-23T11:00:00Z");
+        let plan = plan_compaction(&s, now, GRACE).unwrap();
+        let m = plan.merged_name(0).file_name();
+        s.sales_lines.insert(m.clone());
+        s.record = Some(plan.record(vec![m.clone()], vec![m], now));
+        s.versions.insert("a.csv".into(), "v2".into());
+        assert_eq!(plan_compaction(&s, now + GRACE, GRACE), None);
+        let old: CompactionRecord = CompactionRecord::from_bytes(
+            br#"{"generation":1,"compacted_at":"2026-11-23T11:00:00Z","sales_lines":{"merged":[],"replaced":["a.csv"]},"hourly_sales":{"merged":[],"replaced":[]}}"#,
+        )
+        .unwrap();
+        assert!(old.sales_lines.versions.is_empty());
     }
 
     #[test]

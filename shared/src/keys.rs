@@ -131,6 +131,18 @@ impl Layout {
         format!("{}{}{}{COMPRESSED}", self.raw, partition_path(EventHour::of(arrival)), batch.stem())
     }
 
+    /// The raw copies of one arrival day: `raw/dt=YYYY-MM-DD/`, for listing.
+    pub fn raw_date_prefix(&self, date: Date) -> String {
+        format!("{}dt={date}/", self.raw)
+    }
+
+    /// Reads a raw key back: its arrival hour. `None` for any key that is not a raw copy (another prefix, a
+    /// malformed partition, not `.ndjson.zst`, `.ndjson.gz` or `.ndjson`).
+    pub fn parse_raw_key(&self, key: &str) -> Option<EventHour> {
+        let (partition, name) = parse_partition(key.strip_prefix(self.raw.as_str())?)?;
+        stem(name).map(|_| partition)
+    }
+
     /// One landed object: the records of one event-time partition of a batch (part 0, 1, ... when bounded).
     pub fn landed_key(&self, partition: EventHour, batch: &BatchId, part: usize) -> String {
         format!("{}{}{}-{part}{COMPRESSED}", self.landed, partition_path(partition), batch.stem())
@@ -144,16 +156,9 @@ impl Layout {
     /// Reads a landed key back: its partition and the object's name without extension. `None` for any key
     /// that is not a landed object (another prefix, a malformed partition).
     pub fn parse_landed_key(&self, key: &str) -> Option<LandedKey> {
-        let rest = key.strip_prefix(self.landed.as_str())?;
-        let (dt, rest) = rest.strip_prefix("dt=")?.split_once('/')?;
-        let (hour, name) = rest.strip_prefix("hour=")?.split_once('/')?;
-        let date: Date = dt.parse().ok()?;
-        let hour: i8 = hour.parse().ok().filter(|h| (0..24).contains(h))?;
-        let name = [COMPRESSED, ".ndjson.gz", ".ndjson"].iter().find_map(|suffix| name.strip_suffix(suffix))?;
-        if name.is_empty() || name.contains('/') {
-            return None;
-        }
-        Some(LandedKey { partition: EventHour { date, hour }, name: name.to_string() })
+        let (partition, name) = parse_partition(key.strip_prefix(self.landed.as_str())?)?;
+        let name = stem(name)?;
+        Some(LandedKey { partition, name: name.to_string() })
     }
 
     /// The prefix of one dataset's hour: `datasets/<dataset>/dt=.../hour=HH/`.
@@ -193,14 +198,11 @@ impl Layout {
     /// not a `.csv` directly under an hour).
     pub fn parse_dataset_key(&self, dataset: &str, key: &str) -> Option<(EventHour, String)> {
         let rest = key.strip_prefix(self.datasets.as_str())?.strip_prefix(dataset)?.strip_prefix('/')?;
-        let (dt, rest) = rest.strip_prefix("dt=")?.split_once('/')?;
-        let (hour, name) = rest.strip_prefix("hour=")?.split_once('/')?;
-        let date: Date = dt.parse().ok()?;
-        let hour: i8 = hour.parse().ok().filter(|h| (0..24).contains(h))?;
+        let (partition, name) = parse_partition(rest)?;
         if name.len() <= ".csv".len() || !name.ends_with(".csv") || name.contains('/') {
             return None;
         }
-        Some((EventHour { date, hour }, name.to_string()))
+        Some((partition, name.to_string()))
     }
 
     /// The compaction record of an hour (which merged files replace which pieces, in both datasets):
@@ -227,6 +229,22 @@ impl Layout {
     pub fn manifests_prefix(&self, dataset: &str) -> String {
         format!("{}{dataset}/", self.manifests)
     }
+}
+
+/// The name of a `raw/` or `landed/` object without its extension (`.ndjson.zst`, or the `.ndjson.gz` and
+/// `.ndjson` of older objects); `None` when empty, in a subfolder or with another extension.
+fn stem(name: &str) -> Option<&str> {
+    let stem = [COMPRESSED, ".ndjson.gz", ".ndjson"].iter().find_map(|suffix| name.strip_suffix(suffix))?;
+    (!stem.is_empty() && !stem.contains('/')).then_some(stem)
+}
+
+/// `dt=YYYY-MM-DD/hour=HH/<rest>` read back into the hour and `<rest>`.
+fn parse_partition(path: &str) -> Option<(EventHour, &str)> {
+    let (dt, rest) = path.strip_prefix("dt=")?.split_once('/')?;
+    let (hour, rest) = rest.strip_prefix("hour=")?.split_once('/')?;
+    let date: Date = dt.parse().ok()?;
+    let hour: i8 = hour.parse().ok().filter(|h| (0..24).contains(h))?;
+    Some((EventHour { date, hour }, rest))
 }
 
 /// Part `part` (0-based) of a manifest that had to be split: part 0 is the key itself, part 1 is
@@ -341,6 +359,23 @@ mod tests {
             "landed/dt=2026-11-23/hour=09/x/a.ndjson",
         ] {
             assert_eq!(l.parse_landed_key(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn raw_keys_parse_back_to_their_arrival_hour() {
+        let l = Layout::default();
+        let arrival: Timestamp = "2026-11-23T09:59:59Z".parse().unwrap();
+        let key = l.raw_key(arrival, &batch());
+        assert!(key.starts_with(&l.raw_date_prefix(EventHour::of(arrival).date)));
+        assert_eq!(l.parse_raw_key(&key), Some(EventHour::of(arrival)));
+        for bad in [
+            "landed/dt=2026-11-23/hour=09/a.ndjson.zst",
+            "raw/dt=2026-11-23/hour=9x/a.ndjson.zst",
+            "raw/dt=2026-11-23/hour=09/.ndjson.zst",
+            "raw/dt=2026-11-23/hour=09/a.json",
+        ] {
+            assert_eq!(l.parse_raw_key(bad), None, "{bad}");
         }
     }
 

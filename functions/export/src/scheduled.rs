@@ -172,7 +172,8 @@ impl<S: ObjectStore> Exporter<S> {
         Ok(summary)
     }
 
-    /// Lists both datasets and the compaction records of these days into hour states.
+    /// Lists both datasets (with the `sales_lines` files' content versions) and the compaction records of these
+    /// days into hour states.
     async fn load_hours(&self, dates: &[Date]) -> Result<BTreeMap<EventHour, HourState>, HandlerError> {
         let (bucket, layout) = (&self.config.bucket, &self.config.layout);
         let mut hours: BTreeMap<EventHour, HourState> = BTreeMap::new();
@@ -180,7 +181,11 @@ impl<S: ObjectStore> Exporter<S> {
             for dataset in Dataset::ALL {
                 for object in self.store.list(bucket, &layout.dataset_date_prefix(dataset.name(), *date)).await? {
                     if let Some((hour, name)) = layout.parse_dataset_key(dataset.name(), &object.key) {
-                        hours.entry(hour).or_insert_with(|| HourState::new(hour)).files_mut(dataset).insert(name);
+                        let state = hours.entry(hour).or_insert_with(|| HourState::new(hour));
+                        if let (Dataset::SalesLines, Some(version)) = (dataset, object.version) {
+                            state.versions.insert(name.clone(), version);
+                        }
+                        state.files_mut(dataset).insert(name);
                     }
                 }
             }

@@ -31,6 +31,18 @@ pub use settings::{EnvError, Settings, time_zone_from_vars};
 pub struct ObjectInfo {
     pub key: String,
     pub size: u64,
+    /// The content's version, when the store tells: equal for equal bytes, different (as far as a digest can
+    /// tell) when the bytes changed. S3's ETag (the MD5 of the bytes for a single-part upload with SSE-S3), the
+    /// hex MD5 of the bytes for the local and memory stores. Compaction uses it to tell a piece rewritten with
+    /// new content (a replay) from the piece it already merged.
+    pub version: Option<String>,
+}
+
+/// The version [`ObjectInfo::version`] gives bytes in the stores that compute it (local, memory): their MD5, in
+/// hex, as S3's ETag of a single-part upload (without the quotes).
+pub fn content_version(bytes: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Content types salesflow writes.
@@ -75,4 +87,37 @@ pub trait ObjectStore: Send + Sync {
 
     /// Deletes an object; deleting a missing object succeeds.
     fn delete(&self, bucket: &str, key: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A shared store is a store: the command line hands one to several handlers.
+impl<S: ObjectStore> ObjectStore for std::sync::Arc<S> {
+    async fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> Result<(), StoreError> {
+        self.as_ref().put(bucket, key, body, content_type).await
+    }
+
+    async fn put_if_absent(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<bool, StoreError> {
+        self.as_ref().put_if_absent(bucket, key, body, content_type).await
+    }
+
+    async fn get(&self, bucket: &str, key: &str) -> Result<Bytes, StoreError> {
+        self.as_ref().get(bucket, key).await
+    }
+
+    async fn get_file(&self, bucket: &str, key: &str) -> Result<std::fs::File, StoreError> {
+        self.as_ref().get_file(bucket, key).await
+    }
+
+    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        self.as_ref().list(bucket, prefix).await
+    }
+
+    async fn delete(&self, bucket: &str, key: &str) -> Result<(), StoreError> {
+        self.as_ref().delete(bucket, key).await
+    }
 }

@@ -162,7 +162,9 @@ fn walk(bucket_dir: &Path, dir: &Path, prefix: &str, found: &mut Vec<ObjectInfo>
         } else if let Ok(relative) = path.strip_prefix(bucket_dir) {
             let key = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
             if key.starts_with(prefix) {
-                found.push(ObjectInfo { key, size: meta.len() });
+                // Read back to digest it: the local store is for local runs and tests, where objects are small.
+                let version = Some(crate::content_version(&std::fs::read(&path)?));
+                found.push(ObjectInfo { key, size: meta.len(), version });
             }
         }
     }
@@ -190,8 +192,16 @@ mod tests {
         assert_eq!(
             listed,
             vec![
-                ObjectInfo { key: "landed/dt=2026-11-23/hour=09/a.ndjson.gz".into(), size: 3 },
-                ObjectInfo { key: "landed/dt=2026-11-23/hour=10/b.ndjson.gz".into(), size: 4 },
+                ObjectInfo {
+                    key: "landed/dt=2026-11-23/hour=09/a.ndjson.gz".into(),
+                    size: 3,
+                    version: Some(crate::content_version(b"ONE")),
+                },
+                ObjectInfo {
+                    key: "landed/dt=2026-11-23/hour=10/b.ndjson.gz".into(),
+                    size: 4,
+                    version: Some(crate::content_version(b"two!")),
+                },
             ]
         );
         assert_eq!(store.list("b", "landed/dt=2026-11-23/hour=1").await.unwrap().len(), 1);

@@ -161,7 +161,11 @@ impl ObjectStore for S3Store {
         {
             for object in page.contents() {
                 if let Some(key) = object.key() {
-                    found.push(ObjectInfo { key: key.to_string(), size: object.size().unwrap_or(0).max(0) as u64 });
+                    found.push(ObjectInfo {
+                        key: key.to_string(),
+                        size: object.size().unwrap_or(0).max(0) as u64,
+                        version: object.e_tag().map(|t| t.trim_matches('"').to_string()),
+                    });
                 }
             }
         }

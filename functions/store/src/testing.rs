@@ -81,7 +81,11 @@ impl ObjectStore for MemoryStore {
             .objects(bucket)
             .into_iter()
             .filter(|(k, _)| k.starts_with(prefix))
-            .map(|(key, body)| ObjectInfo { key, size: body.len() as u64 })
+            .map(|(key, body)| ObjectInfo {
+                key,
+                size: body.len() as u64,
+                version: Some(crate::content_version(&body)),
+            })
             .collect())
     }
 
