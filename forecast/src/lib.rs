@@ -84,7 +84,9 @@ impl HourlySeries {
         let (Some(&(start, _)), Some(&(end, _))) = (points.first(), points.last()) else {
             return Err(ForecastError::Empty);
         };
-        if let Some((at, _)) = points.iter().find(|(at, _)| at.minute() != 0 || at.second() != 0 || at.subsec_nanosecond() != 0) {
+        if let Some((at, _)) =
+            points.iter().find(|(at, _)| at.minute() != 0 || at.second() != 0 || at.subsec_nanosecond() != 0)
+        {
             return Err(ForecastError::NotOnTheHour { at: *at });
         }
         let span = hours_between(start, end);
@@ -178,13 +180,8 @@ fn mstl_ets(y: &[f64], horizon: usize, level: u8) -> Option<Vec<[f64; 3]>> {
     let model = MSTLModel::new(vec![DAY, WEEK], AutoETS::non_seasonal().into_trend_model());
     let forecast = model.fit(y).ok()?.predict(horizon, f64::from(level) / 100.0).ok()?;
     let intervals = forecast.intervals?;
-    let bands: Vec<[f64; 3]> = forecast
-        .point
-        .iter()
-        .zip(&intervals.lower)
-        .zip(&intervals.upper)
-        .map(|((p, l), u)| [*p, *l, *u])
-        .collect();
+    let bands: Vec<[f64; 3]> =
+        forecast.point.iter().zip(&intervals.lower).zip(&intervals.upper).map(|((p, l), u)| [*p, *l, *u]).collect();
     (bands.len() == horizon && bands.iter().flatten().all(|v| v.is_finite())).then_some(bands)
 }
 
@@ -256,7 +253,10 @@ mod tests {
         let truth = |i: usize| {
             let (hour, weekday) = (i % DAY, (i / DAY) % 7);
             let daily = match hour {
-                8..=20 => 1.0 + 0.6 * (-((hour as f64 - 11.0).powi(2)) / 4.0).exp() + 0.8 * (-((hour as f64 - 18.0).powi(2)) / 4.0).exp(),
+                8..=20 => {
+                    1.0 + 0.6 * (-((hour as f64 - 11.0).powi(2)) / 4.0).exp()
+                        + 0.8 * (-((hour as f64 - 18.0).powi(2)) / 4.0).exp()
+                }
                 _ => 0.0,
             };
             let weekly = [0.8, 0.85, 0.95, 1.0, 1.15, 1.4, 0.5][weekday];
@@ -330,7 +330,8 @@ mod tests {
         assert_eq!(f.model, ForecastModel::SeasonalNaiveDay);
         assert_eq!(f.hours[29].point, two_days.values()[DAY + 5]);
         // Constant (here all zero) over 3 weeks: MSTL is not asked, the interval is empty.
-        let zeros = HourlySeries::from_local_hours((0..3 * WEEK as i64).map(|i| (start + i.hours(), Decimal::ZERO))).unwrap();
+        let zeros =
+            HourlySeries::from_local_hours((0..3 * WEEK as i64).map(|i| (start + i.hours(), Decimal::ZERO))).unwrap();
         let f = forecast(&zeros, 24, 80).unwrap();
         assert_eq!(f.model, ForecastModel::SeasonalNaiveWeek);
         assert!(f.hours.iter().all(|h| (h.point, h.lower, h.upper) == (0.0, 0.0, 0.0)));
@@ -346,7 +347,10 @@ mod tests {
         assert_eq!(short.values()[1], 0.0, "a gap is 0");
         assert_eq!(forecast(&short, 24, 80), Err(ForecastError::TooShort { hours: 23 }));
         let late = at + 30.minutes();
-        assert_eq!(HourlySeries::from_local_hours([(late, Decimal::ONE)]), Err(ForecastError::NotOnTheHour { at: late }));
+        assert_eq!(
+            HourlySeries::from_local_hours([(late, Decimal::ONE)]),
+            Err(ForecastError::NotOnTheHour { at: late })
+        );
         let far = date(2100, 1, 1).at(0, 0, 0, 0);
         assert_eq!(
             HourlySeries::from_local_hours([(at, Decimal::ONE), (far, Decimal::ONE)]),
@@ -362,7 +366,8 @@ mod tests {
         assert_eq!(forecast(&day, MAX_HORIZON + 1, 80), Err(ForecastError::HorizonTooLong(MAX_HORIZON + 1)));
         assert!(forecast(&day, 0, 80).unwrap().hours.is_empty());
         let end = jiff::civil::DateTime::MAX.date().at(0, 0, 0, 0);
-        let at_the_end = HourlySeries::from_local_hours((0..24).map(|i| (end - (23 - i).hours(), Decimal::ONE))).unwrap();
+        let at_the_end =
+            HourlySeries::from_local_hours((0..24).map(|i| (end - (23 - i).hours(), Decimal::ONE))).unwrap();
         assert_eq!(forecast(&at_the_end, 24, 80), Err(ForecastError::PastTheCalendar));
     }
 
@@ -371,7 +376,8 @@ mod tests {
         let at = date(2026, 5, 4).at(0, 0, 0, 0);
         // Huge turnover, one spike in zeros, alternating signs: each gives a forecast or a clear error.
         let huge = (0..3 * WEEK as i64).map(|i| (at + i.hours(), Decimal::MAX / Decimal::from(1000 + i % 7)));
-        let spike = (0..3 * WEEK as i64).map(|i| (at + i.hours(), if i == 100 { Decimal::from(1_000_000) } else { Decimal::ZERO }));
+        let spike = (0..3 * WEEK as i64)
+            .map(|i| (at + i.hours(), if i == 100 { Decimal::from(1_000_000) } else { Decimal::ZERO }));
         let signs = (0..3 * WEEK as i64).map(|i| (at + i.hours(), Decimal::from(if i % 2 == 0 { 5 } else { -5 })));
         for points in [huge.collect::<Vec<_>>(), spike.collect(), signs.collect()] {
             let f = forecast(&HourlySeries::from_local_hours(points).unwrap(), 24, 80).unwrap();

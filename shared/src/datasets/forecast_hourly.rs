@@ -108,10 +108,8 @@ mod tests {
              2026-11-23,19,category,'=Toys,EUR,3488.31,2901.00,4075.62,80,mstl_ets\r\n\
              2026-11-23,8,chain,,EUR,3488.31,2901.00,4075.62,80,seasonal_naive_week\r\n"
         );
-        let back: Vec<ForecastHourly> = read_rows(&bytes[..], *COLUMNS)
-            .unwrap()
-            .map(|r| read_row(&r.unwrap(), *COLUMNS).unwrap())
-            .collect();
+        let back: Vec<ForecastHourly> =
+            read_rows(&bytes[..], *COLUMNS).unwrap().map(|r| read_row(&r.unwrap(), *COLUMNS).unwrap()).collect();
         assert_eq!(back, [row(), chain]);
     }
 

@@ -6,8 +6,8 @@
 //! neutralized ([`cell`]).
 
 pub mod cell;
-pub mod format;
 pub mod forecast_hourly;
+pub mod format;
 pub mod hourly_sales;
 pub mod landed;
 pub mod sales_lines;
