@@ -402,6 +402,64 @@ pub fn spread_times(seed: u64, start: Timestamp, span: SignedDuration, n: usize)
         .collect()
 }
 
+/// How many receipts the whole chain emits in a store-local hour, for history long enough to forecast from:
+/// the receipt stream [`Generator`] fills has no calendar of its own, so a caller that generates past days asks
+/// this how many receipts to draw for each hour. Deterministic and documented, so a forecast's backtest knows
+/// what it should recover:
+///
+/// - **daily profile** ([`HOUR_PROFILE`]): closed before 08:00 and from 21:00, a late-morning peak at 11:00 and
+///   the evening rush at 18:00;
+/// - **weekly profile** ([`WEEKDAY_FACTOR`]): quiet Monday and Tuesday, Friday and Saturday busiest, Sunday
+///   open 09:00–12:59 only;
+/// - **trend**: `yearly_growth` a year, linear in days from `origin`;
+/// - **holidays**: closed on France's fixed-date public holidays ([`is_public_holiday`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seasonality {
+    /// Receipts on an average weekday at `origin` (the profiles average to 1 over Monday–Saturday).
+    pub receipts_per_day: f64,
+    /// Growth of the volume per year, e.g. `0.08` for +8 % a year.
+    pub yearly_growth: f64,
+    /// The day the trend is measured from.
+    pub origin: jiff::civil::Date,
+}
+
+/// Share of a trading day's receipts in each store-local hour, 00 to 23 (sums to 1).
+pub const HOUR_PROFILE: [f64; 24] = [
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, // closed until 08:00
+    0.04, 0.06, 0.09, 0.11, 0.10, 0.07, 0.06, 0.06, 0.07, 0.09, 0.11, 0.09, 0.05, // 08:00 to 20:59
+    0.0, 0.0, 0.0, // closed from 21:00
+];
+
+/// Volume of each weekday relative to an average trading day, Monday first.
+pub const WEEKDAY_FACTOR: [f64; 7] = [0.85, 0.85, 0.95, 1.0, 1.15, 1.2, 0.55];
+
+/// France's fixed-date public holidays (1 Jan, 1 and 8 May, 14 Jul, 15 Aug, 1 and 11 Nov, 25 Dec); the
+/// Easter-dependent ones are left out.
+pub fn is_public_holiday(date: jiff::civil::Date) -> bool {
+    matches!((date.month(), date.day()), (1, 1) | (5, 1) | (5, 8) | (7, 14) | (8, 15) | (11, 1) | (11, 11) | (12, 25))
+}
+
+impl Seasonality {
+    /// The expected number of receipts in store-local `hour` (0–23) of `date` (a fraction: the caller rounds
+    /// or draws around it).
+    pub fn receipts(&self, date: jiff::civil::Date, hour: i8) -> f64 {
+        let Some(&share) = usize::try_from(hour).ok().and_then(|h| HOUR_PROFILE.get(h)) else { return 0.0 };
+        if is_public_holiday(date) {
+            return 0.0;
+        }
+        let weekday = date.weekday().to_monday_zero_offset() as usize;
+        let sunday_closed = weekday == 6 && !(9..13).contains(&hour);
+        if sunday_closed {
+            return 0.0;
+        }
+        // Sunday's four morning hours carry its whole day.
+        let share = if weekday == 6 { 0.25 } else { share };
+        let days = (date - self.origin).get_days() as f64;
+        let trend = (1.0 + self.yearly_growth * days / 365.25).max(0.0);
+        self.receipts_per_day * WEEKDAY_FACTOR[weekday] * share * trend
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,6 +524,25 @@ mod tests {
         assert_eq!(lines.next(), Some("store_id,name,city,region,latitude,longitude,manager"));
         assert!(lines.next().unwrap().starts_with("S00001,"));
         assert_eq!(table.lines().count(), 4);
+    }
+
+    #[test]
+    fn seasonality_follows_its_profiles() {
+        let s = Seasonality { receipts_per_day: 1000.0, yearly_growth: 0.1, origin: jiff::civil::date(2026, 1, 5) };
+        assert!((HOUR_PROFILE.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        let day = |d: jiff::civil::Date| (0..24).map(|h| s.receipts(d, h)).sum::<f64>();
+        // Monday 5 Jan 2026 is the origin: no growth yet.
+        assert!((day(jiff::civil::date(2026, 1, 5)) - 850.0).abs() < 1e-9);
+        // Saturday's 11:00, five days of growth later.
+        let saturday_11 = 1000.0 * 1.2 * 0.11 * (1.0 + 0.1 * 5.0 / 365.25);
+        assert!((s.receipts(jiff::civil::date(2026, 1, 10), 11) - saturday_11).abs() < 1e-9);
+        assert_eq!(s.receipts(jiff::civil::date(2026, 1, 5), 7), 0.0);
+        assert_eq!(s.receipts(jiff::civil::date(2026, 1, 11), 14), 0.0, "Sunday afternoon is closed");
+        assert!((day(jiff::civil::date(2026, 1, 11)) - 550.0 * (1.0 + 0.1 * 6.0 / 365.25)).abs() < 1e-9);
+        assert_eq!(day(jiff::civil::date(2026, 11, 11)), 0.0, "Armistice day is closed");
+        // A year later, 10 % more.
+        let later = day(jiff::civil::date(2027, 1, 4)) / 850.0;
+        assert!((later - (1.0 + 0.1 * 364.0 / 365.25)).abs() < 1e-9, "{later}");
     }
 
     #[test]

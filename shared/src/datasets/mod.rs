@@ -1,10 +1,12 @@
-//! The CSV datasets QuickSight imports: [`sales_lines`] (one row per receipt line) and [`hourly_sales`] (one row
-//! per UTC hour × store × category). Every file of a dataset has a header row and the same columns in the same
+//! The CSV datasets QuickSight imports: [`sales_lines`] (one row per receipt line), [`hourly_sales`] (one row
+//! per UTC hour × store × category) and [`forecast_hourly`] (one row per forecast hour × chain or category; not
+//! yet in [`Dataset`], whose members the compaction and manifests walk). Every file of a dataset has a header row and the same columns in the same
 //! order; files are RFC 4180 (written by the `csv` crate, CRLF line ends, quotes only where needed), UTF-8
 //! without BOM; decimals keep exactly their digits; text cells a spreadsheet would run as a formula are
 //! neutralized ([`cell`]).
 
 pub mod cell;
+pub mod forecast_hourly;
 pub mod format;
 pub mod hourly_sales;
 pub mod landed;
